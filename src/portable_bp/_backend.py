@@ -1,0 +1,259 @@
+"""The one module that knows about particular backends.
+
+Everything backend-specific lives here: which libraries can be used, how their
+array namespace is obtained, float64 on JAX, device placement, ``jit``, each
+library's own ``einsum`` (the array API standard has none) and conversion back
+to NumPy.  The numerics (``activations``, ``losses``, ``kernels``, ``backprop``)
+only ever call the namespace of the arrays they are given.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+ENV_VAR = "PORTABLE_BP_BACKEND"
+
+#: name -> (pip extra / install hint, short description)
+BACKENDS = {
+    "numpy": ("pip install numpy", "NumPy on the CPU (always available)"),
+    "array_api_strict": (
+        'pip install "portable_bp[strict]"',
+        "array-api-strict, the standard's reference namespace, with its strictest flags",
+    ),
+    "jax": ('pip install "portable_bp[jax]"', "JAX (CPU, or GPU with jax[cuda12]); steps run under jax.jit"),
+    "torch": ('pip install "portable_bp[torch]"', "PyTorch through array-api-compat"),
+    "cupy": ('pip install "portable_bp[cupy]"', "CuPy through array-api-compat; needs an NVIDIA GPU"),
+}
+
+DTYPES = ("float32", "float64")
+
+
+def _strict_namespace():
+    import array_api_strict
+
+    # The strictest flags: no boolean-mask indexing, no data-dependent output shapes.
+    array_api_strict.set_array_api_strict_flags(boolean_indexing=False, data_dependent_shapes=False)
+    return array_api_strict
+
+
+def _load(name):
+    """Import backend ``name`` and return its array-API namespace (raises on failure)."""
+    if name == "numpy":
+        import array_api_compat.numpy as xp
+    elif name == "array_api_strict":
+        xp = _strict_namespace()
+    elif name == "jax":
+        import jax.numpy as xp  # jax.numpy is an array-API namespace itself (jax >= 0.4.32)
+    elif name == "torch":
+        import array_api_compat.torch as xp
+    elif name == "cupy":
+        import array_api_compat.cupy as xp
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("CuPy imported but sees no CUDA device")
+    else:  # pragma: no cover - guarded by callers
+        raise KeyError(name)
+    return xp
+
+
+@functools.cache
+def _probe(name):
+    """(namespace, None) if backend ``name`` works here, else (None, reason)."""
+    try:
+        xp = _load(name)
+        x = xp.asarray([1.0, 2.0])
+        float(xp.sum(x))
+        return xp, None
+    except Exception as exc:  # any failure means "not available here"
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def available_backends():
+    """Names of the backends that import and work on this machine, e.g. ``['numpy', 'jax']``."""
+    return [name for name in BACKENDS if _probe(name)[0] is not None]
+
+
+def unavailable_reason(name):
+    """Why backend ``name`` cannot be used here (None when it can)."""
+    return _probe(name)[1]
+
+
+def resolve_backend(name=None):
+    """Validate a backend name (default: $PORTABLE_BP_BACKEND, else 'numpy')."""
+    if name is None:
+        name = os.environ.get(ENV_VAR, "") or "numpy"
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string, one of {list(BACKENDS)}; got {name!r}")
+    name = name.strip().lower().replace("-", "_")
+    if name == "strict":
+        name = "array_api_strict"
+    if name not in BACKENDS:
+        raise ValueError(
+            f"unknown backend {name!r}: expected one of {list(BACKENDS)} "
+            f"(available here: {available_backends()})"
+        )
+    if _probe(name)[0] is None:
+        raise ValueError(
+            f"backend {name!r} is not available here ({unavailable_reason(name)}). "
+            f"Install it with: {BACKENDS[name][0]}. Available here: {available_backends()}"
+        )
+    return name
+
+
+def namespace(name):
+    """The array-API namespace of a (validated) backend name."""
+    return _probe(resolve_backend(name))[0]
+
+
+def resolve_dtype(xp, name, backend):
+    """The namespace's float dtype for ``'float32'`` / ``'float64'``; turns on JAX x64 if needed."""
+    name = getattr(name, "name", name)  # accept numpy dtypes too
+    name = str(name)
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}; got {name!r}")
+    if backend == "jax" and name == "float64":
+        import jax
+
+        # JAX computes in float32 unless x64 is switched on; portable_bp does it for you.
+        jax.config.update("jax_enable_x64", True)
+    return getattr(xp, name)
+
+
+def dtype_name(dtype):
+    for name in DTYPES:
+        if name in str(dtype):
+            return name
+    return str(dtype)
+
+
+def default_device(backend, device):
+    """Device to place arrays on; None means the backend's default."""
+    if device is None:
+        return None
+    if backend == "jax" and isinstance(device, str):
+        import jax
+
+        return jax.devices(device)[0]
+    if backend == "array_api_strict" and isinstance(device, str):
+        import array_api_strict
+
+        return array_api_strict.Device(device)
+    return device
+
+
+def device_of(x):
+    """A printable name for the device array ``x`` lives on."""
+    import array_api_compat
+
+    try:
+        return str(array_api_compat.device(x))
+    except Exception:  # pragma: no cover
+        return "?"
+
+
+def is_backend_array(x):
+    """True for arrays of any supported library (not lists, scalars or NumPy scalars)."""
+    import array_api_compat
+
+    return array_api_compat.is_array_api_obj(x) and not isinstance(x, np.generic)
+
+
+def same_namespace(x, xp):
+    import array_api_compat
+
+    try:
+        return array_api_compat.array_namespace(x) is xp
+    except TypeError:
+        return False
+
+
+def to_numpy(x):
+    """Any backend's array (or an array-like) as a ``numpy.ndarray``."""
+    if isinstance(x, np.ndarray):
+        return x
+    import array_api_compat
+
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if array_api_compat.is_jax_array(x):
+        return np.asarray(x)
+    if is_backend_array(x):
+        try:
+            return np.asarray(x)
+        except Exception:
+            return np.from_dlpack(x)
+    return np.asarray(x)
+
+
+def jit(fn, backend):
+    """Compile ``fn`` where the backend has a tracer (JAX); otherwise return it unchanged."""
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+def block(x, backend):
+    """Wait for asynchronous work on ``x`` (for honest timings)."""
+    if backend == "jax":
+        import jax
+
+        return jax.block_until_ready(x)
+    if backend == "cupy":
+        import cupy
+
+        cupy.cuda.get_current_stream().synchronize()
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    return x
+
+
+def native_einsum(xp):
+    """The backend's own einsum for the namespace ``xp`` (the standard has none)."""
+    name = xp.__name__
+    if name.endswith("numpy") and name.startswith(("array_api_compat", "numpy")):
+        return np.einsum
+    if name == "jax.numpy":
+        return xp.einsum
+    if name.endswith("torch"):
+        import torch
+
+        return torch.einsum
+    if name.endswith("cupy"):
+        import cupy
+
+        return cupy.einsum
+    raise ValueError(
+        f"kernel='einsum' needs the backend's own einsum, and {name} has none "
+        "(the array API standard defines no einsum); use kernel='matmul' or 'stacked'"
+    )
+
+
+def is_supported_namespace(xp):
+    return any(_probe(n)[0] is xp for n in BACKENDS if _probe(n)[0] is not None)
+
+
+def backend_of_array(x):
+    """The backend name of an array, or None for a non-array / unknown library."""
+    import array_api_compat
+
+    if not is_backend_array(x):
+        return None
+    try:
+        xp = array_api_compat.array_namespace(x)
+    except TypeError:
+        return None
+    for name in BACKENDS:
+        if _probe(name)[0] is xp:
+            return name
+    return None

@@ -1,0 +1,111 @@
+"""Checks at the public entry points: bad input becomes a ValueError/TypeError that says what
+was expected, before any backend sees it."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _backend
+
+
+def check_choice(kind, value, choices, aliases=None):
+    if not isinstance(value, str):
+        raise TypeError(f"{kind} must be a string, one of {sorted(choices)}; got {value!r}")
+    value = (aliases or {}).get(value.lower(), value.lower())
+    if value not in choices:
+        raise ValueError(f"unknown {kind} {value!r}: expected one of {sorted(choices)}")
+    return value
+
+
+def check_positive(name, value, integer=False):
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise TypeError(f"{name} must be {what} > 0; got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be > 0 and finite; got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def check_sizes(sizes):
+    try:
+        sizes = [s for s in sizes]
+    except TypeError:
+        raise TypeError(f"sizes must be a list of layer widths like [2, 8, 1]; got {sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least an input and an output width, e.g. [2, 1]; got {sizes}")
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"sizes must hold positive integers; got {sizes!r}")
+        if s < 1:
+            raise ValueError(f"every layer width must be >= 1; got {sizes}")
+    return [int(s) for s in sizes]
+
+
+def to_host(x, name):
+    """An array-like (list, NumPy, or any backend's array) as a NumPy float array, checked."""
+    try:
+        arr = _backend.to_numpy(x)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an array-like of numbers; got {type(x).__name__} ({exc})") from None
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a numeric array; got ragged or object data")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real-valued; got complex dtype {arr.dtype}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must be numeric; got dtype {arr.dtype}")
+    return arr
+
+
+def check_finite_host(arr, name):
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); need at least one sample")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
+
+
+def inputs(X, n_in, name="X"):
+    """X as a NumPy (N, n_in) array (a single sample (n_in,) is accepted as (1, n_in))."""
+    arr = to_host(X, name)
+    if arr.ndim == 1 and n_in is not None and arr.shape[0] == n_in:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N samples, {n_in} features), batch-first; got shape {arr.shape}")
+    check_finite_host(arr, name)
+    if n_in is not None and arr.shape[1] != n_in:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features per sample but the network's input layer has {n_in}: "
+            f"expected shape (N, {n_in}); got {arr.shape}"
+        )
+    return arr
+
+
+def targets(Y, n_out, n_samples, output_activation, name="Y"):
+    """Y as a NumPy (N, n_out) array; integer class labels (N,) are one-hot encoded."""
+    arr = to_host(Y, name)
+    check_finite_host(arr, name)
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"X has {n_samples} samples but {name} has {arr.shape[0]}: they must match")
+    if arr.ndim == 1:
+        classifier = output_activation in ("softmax", "sigmoid")
+        integral = np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_ or np.all(arr == np.round(arr))
+        if n_out == 1:
+            arr = arr[:, None]
+        elif classifier and integral:
+            labels = arr.astype(np.int64)
+            if labels.min() < 0 or labels.max() >= n_out:
+                raise ValueError(
+                    f"class labels in {name} must lie in [0, {n_out - 1}] for {n_out} output units; "
+                    f"got values from {labels.min()} to {labels.max()}"
+                )
+            arr = (labels[:, None] == np.arange(n_out)).astype(np.float64)
+        else:
+            raise ValueError(
+                f"{name} must be (N, {n_out}), or integer class labels (N,) for a softmax/sigmoid output; "
+                f"got shape {arr.shape}"
+            )
+    if arr.ndim != 2 or arr.shape[1] != n_out:
+        raise ValueError(f"{name} must have shape (N, {n_out}) to match the output layer; got {arr.shape}")
+    return arr

@@ -1,0 +1,107 @@
+"""The forward pass and the four equations of backpropagation, for a whole batch.
+
+Notation of Nielsen's book and ../shared/DESIGN.md: W^l is (n_l, n_{l-1}), b^l is (n_l, 1),
+z^l = W^l a^{l-1} + b^l, a^l = σ(z^l).  Data is batch-first, so the rows of Z^l, A^l and Δ^l
+are the per-sample column vectors z^l, a^l, δ^l laid on their side:
+
+    forward  Z^l = A^{l-1} (W^l)ᵀ + (b^l)ᵀ,          A^l = σ(Z^l)
+    BP1      δ^L = ∇_a C ⊙ σ'(z^L)                    (a^L − y for cross-entropy on softmax/sigmoid)
+    BP2      δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)
+    BP3      ∂C/∂b^l = δ^l                             summed over the batch
+    BP4      ∂C/∂W^l = δ^l (a^{l-1})ᵀ                  summed over the batch
+
+Only the array API standard is used, through ``spec.xp``; nothing here writes into an array.
+How the three products are computed (one GEMM, einsum, stacks, per sample) is the kernel's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .activations import ACTIVATIONS, DERIVATIVES
+from .kernels import Kernel
+from .losses import LOSS_GRADIENTS, LOSSES
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a network computes with: its namespace, activations, cost and kernel."""
+
+    xp: object
+    activation: str
+    output_activation: str
+    loss: str
+    kernel: Kernel
+
+    def activation_of(self, l, n_layers):
+        return self.output_activation if l == n_layers - 1 else self.activation
+
+
+def forward(spec, weights, biases, X):
+    """Return ``zs, activations``: zs[l] = Z^{l+1}, activations[0] = X, activations[l+1] = A^{l+1}."""
+    zs, activations = [], [X]
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        z = spec.kernel.linear(W, activations[-1])  # A^{l-1} (W^l)ᵀ
+        if b is not None:
+            z = z + b.T  # + (b^l)ᵀ, broadcast over the batch
+        zs.append(z)
+        activations.append(ACTIVATIONS[spec.activation_of(l, len(weights))](spec.xp, z))
+    return zs, activations
+
+
+def bp1(spec, z_L, a_L, y):
+    """BP1: δ^L = ∇_a C ⊙ σ'(z^L)."""
+    xp = spec.xp
+    if spec.loss == "cross_entropy":  # softmax or sigmoid output: the σ' cancels, δ^L = a^L − y
+        return a_L - y
+    grad_a = LOSS_GRADIENTS[spec.loss](xp, a_L, y)
+    if spec.output_activation == "softmax":  # σ' is a full Jacobian: δ = a ⊙ (g − ⟨g, a⟩)
+        return a_L * (grad_a - xp.sum(grad_a * a_L, axis=-1, keepdims=True))
+    return grad_a * DERIVATIVES[spec.output_activation](xp, z_L, a_L)
+
+
+def bp2(spec, W_next, delta_next, z, a):
+    """BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)."""
+    return spec.kernel.back(W_next, delta_next) * DERIVATIVES[spec.activation](spec.xp, z, a)
+
+
+def bp3(spec, delta):
+    """BP3: ∂C/∂b^l = δ^l, summed over the batch and shaped (n_l, 1) like b^l."""
+    xp = spec.xp
+    return xp.reshape(xp.sum(delta, axis=0), (-1, 1))
+
+
+def bp4(spec, delta, a_prev):
+    """BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ, summed over the batch, shaped (n_l, n_{l-1}) like W^l."""
+    return spec.kernel.outer_sum(delta, a_prev)
+
+
+def backprop(spec, weights, biases, X, Y):
+    """Gradients ``(grads_w, grads_b)`` of Σ_x C_x over the batch (network.py's nabla_w, nabla_b).
+
+    grads_b[l] is None for a layer without bias.
+    """
+    zs, activations = forward(spec, weights, biases, X)
+    L = len(weights)
+    grads_w, grads_b = [None] * L, [None] * L
+    delta = bp1(spec, zs[-1], activations[-1], Y)
+    for l in range(L - 1, -1, -1):
+        if l < L - 1:
+            delta = bp2(spec, weights[l + 1], delta, zs[l], activations[l + 1])
+        grads_w[l] = bp4(spec, delta, activations[l])
+        grads_b[l] = None if biases[l] is None else bp3(spec, delta)
+    return grads_w, grads_b
+
+
+def cost_per_sample(spec, zs, activations, Y):
+    """The (N,) vector of per-sample costs C_x."""
+    return LOSSES[spec.loss](spec.xp, zs[-1], activations[-1], Y, spec.output_activation)
+
+
+def sgd_step(spec, weights, biases, X, Y, lr):
+    """One mini-batch SGD step, network.py's rule: p ← p − (η / m) Σ_x ∇C_x. Returns new lists."""
+    grads_w, grads_b = backprop(spec, weights, biases, X, Y)
+    scale = lr / X.shape[0]
+    new_w = [W - scale * gW for W, gW in zip(weights, grads_w)]
+    new_b = [None if b is None else b - scale * gb for b, gb in zip(biases, grads_b)]
+    return new_w, new_b

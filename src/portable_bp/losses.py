@@ -1,0 +1,49 @@
+"""Per-sample costs C_x and their gradients ∇_a C_x, as small tables.
+
+Every cost takes ``(xp, z, a, y, output_activation)`` for a batch-first output layer (z = z^L, a = a^L) and
+returns the (N,) vector of per-sample costs; the gradient functions return ∇_a C_x, (N, n_L).
+Cross-entropy is computed from z for stability and never needs its gradient: with a softmax
+or sigmoid output BP1 reduces to δ^L = a^L − y.
+"""
+
+
+def mse(xp, z, a, y, output_activation=None):
+    """Quadratic cost C_x = ½‖a − y‖² (network.py)."""
+    d = a - y
+    return 0.5 * xp.sum(d * d, axis=-1)
+
+
+def l1(xp, z, a, y, output_activation=None):
+    """C_x = Σ_j |a_j − y_j|."""
+    return xp.sum(xp.abs(a - y), axis=-1)
+
+
+def cross_entropy(xp, z, a, y, output_activation):
+    """−Σ y ln a (softmax output) or −Σ [y ln a + (1−y) ln(1−a)] (sigmoid output), from z."""
+    if output_activation == "softmax":
+        m = xp.max(z, axis=-1, keepdims=True)
+        log_a = z - m - xp.log(xp.sum(xp.exp(z - m), axis=-1, keepdims=True))
+        return -xp.sum(y * log_a, axis=-1)
+    # sigmoid: -ln σ(z) = ln(1 + e^{-z}),  -ln(1 - σ(z)) = ln(1 + e^{z})
+    zero = xp.zeros_like(z)
+    return xp.sum(y * xp.logaddexp(zero, -z) + (1.0 - y) * xp.logaddexp(zero, z), axis=-1)
+
+
+def mse_gradient(xp, a, y):
+    """∇_a C_x for the quadratic cost: network.py's ``cost_derivative``, a − y."""
+    return a - y
+
+
+def l1_gradient(xp, a, y):
+    return xp.sign(a - y)
+
+
+LOSSES = {"mse": mse, "l1": l1, "cross_entropy": cross_entropy}
+
+#: ∇_a C_x; cross-entropy has none here because BP1 uses its shortcut δ^L = a^L − y.
+LOSS_GRADIENTS = {"mse": mse_gradient, "l1": l1_gradient}
+
+ALIASES = {"quadratic": "mse", "ce": "cross_entropy", "log_loss": "cross_entropy"}
+
+#: output activations cross-entropy is defined for
+CROSS_ENTROPY_OUTPUTS = {"softmax", "sigmoid"}

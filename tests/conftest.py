@@ -1,0 +1,47 @@
+"""One ``backend`` fixture over every backend, as SciPy's ``xp`` fixture does.
+
+Choose backends with ``pytest --backend jax --backend numpy`` or
+``PORTABLE_BP_TEST_BACKENDS=jax,numpy``; by default every backend is tried and the ones that
+cannot run here are skipped with the reason (CuPy without a GPU, a library not installed).
+"""
+
+import os
+
+import pytest
+
+from portable_bp import _backend
+
+ALL = list(_backend.BACKENDS)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", action="append", default=None, help=f"backend(s) to test: {ALL}")
+
+
+def selected_backends(config):
+    chosen = config.getoption("--backend")
+    if not chosen and os.environ.get("PORTABLE_BP_TEST_BACKENDS"):
+        chosen = os.environ["PORTABLE_BP_TEST_BACKENDS"].split(",")
+    return [b.strip() for b in chosen] if chosen else ALL
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", selected_backends(metafunc.config), indirect=True)
+
+
+@pytest.fixture
+def backend(request):
+    name = request.param
+    if name not in ALL:
+        pytest.fail(f"unknown backend {name!r}; expected one of {ALL}")
+    reason = _backend.unavailable_reason(name)
+    if reason is not None:
+        pytest.skip(f"backend {name!r} unavailable here: {reason}")
+    return name
+
+
+@pytest.fixture
+def other_backends(request):
+    """Every available backend among the selected ones (for cross-backend comparisons)."""
+    return [b for b in selected_backends(request.config) if _backend.unavailable_reason(b) is None]

@@ -1,0 +1,33 @@
+import numpy as np
+
+import portable_bp as pbp
+
+TOL = {"float64": dict(rtol=1e-12, atol=1e-12), "float32": dict(rtol=1e-5, atol=1e-6)}
+COMBOS = [  # (hidden activation, output activation, loss)
+    ("sigmoid", "sigmoid", "mse"),
+    ("tanh", "identity", "mse"),
+    ("relu", "identity", "l1"),
+    ("sigmoid", "softmax", "cross_entropy"),
+    ("tanh", "sigmoid", "cross_entropy"),
+    ("sigmoid", "softmax", "mse"),
+]
+
+
+def problem(sizes=(3, 4, 5, 2), n=7, seed=0, output="sigmoid"):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0]))
+    if output == "softmax":
+        Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+    elif output == "sigmoid":
+        Y = rng.uniform(0.05, 0.95, (n, sizes[-1]))
+    else:
+        Y = rng.standard_normal((n, sizes[-1]))
+    return X, Y
+
+
+def assert_close(actual, desired, dtype="float64", **kw):
+    tol = dict(TOL[dtype], **kw)
+    a = pbp.to_numpy(actual)
+    d = pbp.to_numpy(desired)
+    assert a.shape == d.shape, f"shape {a.shape} != {d.shape}"
+    np.testing.assert_allclose(a.astype(np.float64), d.astype(np.float64), **tol)
