@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from helpers import COMBOS, assert_close, problem
-from oracle import batch_backprop, sample_forward
 
 import portable_bp as pbp
+from helpers import COMBOS, assert_close, problem
+from oracle import batch_backprop, sample_forward
 
 KERNELS = ["matmul", "einsum", "stacked", "loop"]
 

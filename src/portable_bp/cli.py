@@ -35,7 +35,9 @@ def _layers(text):
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--layers takes comma-separated integers like 2,8,8,1; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--layers takes comma-separated integers like 2,8,8,1; got {text!r}"
+        ) from None
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"--layers needs at least two positive widths; got {text!r}")
     return sizes

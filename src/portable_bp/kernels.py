@@ -15,8 +15,8 @@ native function, looked up once in ``_backend``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import _backend
 

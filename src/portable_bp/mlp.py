@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _backend
 from . import _validation as check
-from .activations import ACTIVATIONS, DERIVATIVES, OUTPUT_ONLY
+from .activations import ACTIVATIONS, DERIVATIVES
 from .activations import ALIASES as ACTIVATION_ALIASES
 from .backprop import Spec, backprop, cost_per_sample, forward, sgd_step
 from .kernels import KERNELS, get_kernel
@@ -242,12 +242,14 @@ class MLP:
     def _apply_step(self, X, Y, lr):
         self.weights, self.biases = self._step(self.weights, self.biases, X, Y, lr)
 
-    def fit(self, X, Y, *, epochs, batch_size, lr, shuffle=True, seed=None, progress=True):
+    def fit(self, X, Y, *, epochs, batch_size, lr, shuffle=True, seed=None, progress=True,
+            callback=None):
         """Mini-batch SGD as in network.py. Returns a history dict of per-epoch lists.
 
         ``history["cost"]`` is the mean training cost after each epoch (and
         ``history["accuracy"]`` for a softmax/sigmoid output). With ``shuffle=True`` each epoch
         visits the samples in an order drawn from ``numpy.random.default_rng(seed)``.
+        ``callback(epoch, net, history)``, if given, runs after every epoch (plots, animations).
         """
         epochs = check.check_positive("epochs", epochs, integer=True)
         batch_size = check.check_positive("batch_size", batch_size, integer=True)
@@ -256,7 +258,6 @@ class MLP:
         n = X.shape[0]
         if batch_size > n:
             raise ValueError(f"batch_size={batch_size} is larger than the {n} training samples")
-        xp = self.xp
         rng = np.random.default_rng(seed)
         history = {"cost": []}
         if self.is_classifier:
@@ -264,12 +265,8 @@ class MLP:
         bar = _progress(range(epochs), progress, desc=f"fit [{self.backend}]")
         for epoch in bar:
             start = (self.weights, self.biases)  # arrays are never written in place: keeping is free
-            Xe, Ye = X, Y
-            if shuffle:
-                perm = xp.asarray(rng.permutation(n), device=self.device)
-                Xe, Ye = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
-            for k in range(0, n, batch_size):
-                self._apply_step(Xe[k : k + batch_size, ...], Ye[k : k + batch_size, ...], lr)
+            for Xb, Yb in self._minibatches(X, Y, batch_size, rng if shuffle else None):
+                self._apply_step(Xb, Yb, lr)
             c = self._cost(X, Y)
             if not np.isfinite(c):
                 self.weights, self.biases = start
@@ -282,7 +279,18 @@ class MLP:
                 history["accuracy"].append(self._accuracy(X, Y))
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(cost=f"{c:.4g}")
+            if callback is not None:
+                callback(epoch, self, history)
         return history
+
+    def _minibatches(self, X, Y, batch_size, rng=None):
+        """Consecutive (X_b, Y_b) slices of one epoch, in an order drawn from ``rng`` if given."""
+        xp, n = self.xp, X.shape[0]
+        if rng is not None:
+            perm = xp.asarray(rng.permutation(n), device=self.device)
+            X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
+        for k in range(0, n, batch_size):
+            yield X[k : k + batch_size, ...], Y[k : k + batch_size, ...]
 
     # -- conversion ---------------------------------------------------------------------------
     def params_numpy(self):

@@ -1,0 +1,52 @@
+"""Test matrix: one session per backend, a lint session, and the benchmarks.
+
+    nox                      # every CPU backend (numpy, array_api_strict, jax, torch) + lint
+    nox -s "tests(backend='jax')"
+    nox -s tests_gpu         # cupy and jax on an NVIDIA machine
+    nox -s bench -- --help   # the benchmark harness
+"""
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+CPU_BACKENDS = ["numpy", "array_api_strict", "jax", "torch"]
+# torch==2.13.0 is a CPU build where a wheel of it lies on disk (our CI); elsewhere choose your own
+TORCH = os.environ.get("PORTABLE_BP_TORCH_SPEC", "torch==2.13.0")
+EXTRA_PACKAGES = {"torch": [TORCH], "cupy": ["cupy-cuda12x>=13"]}
+
+
+def _run_tests(session, backend):
+    session.install("-e", ".[test]", *EXTRA_PACKAGES.get(backend, []))
+    session.run("pytest", "--backend", backend, *session.posargs,
+                env={"PORTABLE_BP_TEST_BACKENDS": backend})
+
+
+@nox.session
+@nox.parametrize("backend", CPU_BACKENDS)
+def tests(session, backend):
+    """The whole suite with the backend fixture narrowed to one backend."""
+    _run_tests(session, backend)
+
+
+@nox.session
+@nox.parametrize("backend", ["cupy", "jax"])
+def tests_gpu(session, backend):
+    """CuPy and JAX on a CUDA machine (install jax[cuda12] yourself for a GPU JAX)."""
+    _run_tests(session, backend)
+
+
+@nox.session
+def lint(session):
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def bench(session):
+    """Benchmark harness (see benchmarks/README.md); arguments after -- go to it."""
+    session.install("-e", ".[bench]", TORCH)
+    session.run("portable-bp", "bench", *session.posargs)
