@@ -290,7 +290,8 @@ class MLP:
             perm = xp.asarray(rng.permutation(n), device=self.device)
             X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
         for k in range(0, n, batch_size):
-            yield X[k : k + batch_size, ...], Y[k : k + batch_size, ...]
+            stop = min(k + batch_size, n)  # the standard leaves out-of-bounds slice stops undefined
+            yield X[k:stop, ...], Y[k:stop, ...]
 
     # -- conversion ---------------------------------------------------------------------------
     def params_numpy(self):
