@@ -4,10 +4,10 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import TOL, assert_close, problem
-from network_py import Network
 
 import portable_bp as pbp
+from helpers import TOL, assert_close, problem
+from network_py import Network
 from portable_bp import _backend, datasets
 
 SMOOTH = [  # (hidden, output, loss): every combination with a smooth cost
