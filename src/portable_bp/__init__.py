@@ -7,9 +7,13 @@ JAX, PyTorch and array-api-strict.
 """
 
 from ._backend import available_backends, to_numpy
+from ._training import DivergenceError
+from .checkpoint import CheckpointError, load
 from .gradcheck import gradcheck
 from .mlp import MLP
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "available_backends", "gradcheck", "to_numpy", "__version__"]
+__all__ = [
+    "MLP", "CheckpointError", "DivergenceError", "available_backends", "gradcheck", "load", "to_numpy", "__version__",
+]

@@ -29,6 +29,30 @@ def check_positive(name, value, integer=False):
     return int(value) if integer else float(value)
 
 
+def check_bool(name, value):
+    """A real bool (or NumPy bool): ``bias="no"`` must not silently mean True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def check_seed(seed, name="seed"):
+    """None, a non-negative integer, or a ``numpy.random.Generator`` (used as is, its state advancing)."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be None, a non-negative integer or a numpy.random.Generator; got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {seed}")
+    return int(seed)
+
+
+def check_callable(name, value):
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None; got {type(value).__name__}")
+    return value
+
+
 def check_sizes(sizes):
     try:
         sizes = [s for s in sizes]
@@ -82,9 +106,11 @@ def inputs(X, n_in, name="X"):
     return arr
 
 
-def targets(Y, n_out, n_samples, output_activation, name="Y"):
+def targets(Y, n_out, n_samples, output_activation, name="Y", loss=None):
     """Y as a NumPy (N, n_out) array; integer class labels (N,) are one-hot encoded."""
     arr = to_host(Y, name)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be (N, {n_out}) targets or (N,) class labels; got the scalar {arr!r}")
     check_finite_host(arr, name)
     if arr.shape[0] != n_samples:
         raise ValueError(f"X has {n_samples} samples but {name} has {arr.shape[0]}: they must match")
@@ -108,4 +134,13 @@ def targets(Y, n_out, n_samples, output_activation, name="Y"):
             )
     if arr.ndim != 2 or arr.shape[1] != n_out:
         raise ValueError(f"{name} must have shape (N, {n_out}) to match the output layer; got {arr.shape}")
+    if loss == "cross_entropy" and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(target_range_message(name, float(arr.min()), float(arr.max())))
     return arr
+
+
+def target_range_message(name, lo, hi):
+    return (
+        f"{name} must lie in [0, 1] for loss='cross_entropy' (one-hot rows, probabilities, or integer class "
+        f"labels); got values from {lo:g} to {hi:g}"
+    )

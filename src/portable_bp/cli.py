@@ -6,11 +6,12 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 
-from . import _backend, datasets
+from . import _backend, checkpoint, datasets
 from .gradcheck import gradcheck
 from .mlp import MLP
 
@@ -56,12 +57,55 @@ def _positive(kind):
     return parse
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed takes a non-negative integer; got {text!r}")
+    return value
+
+
+def _backend_name(text):
+    """A known backend name (availability is checked later, with install hints)."""
+    name = text.strip().lower().replace("-", "_")
+    name = "array_api_strict" if name == "strict" else name
+    if name not in _backend.BACKENDS:
+        raise argparse.ArgumentTypeError(f"unknown backend {text!r}: expected one of {list(_backend.BACKENDS)}")
+    return name
+
+
+def _backend_list(text):
+    return [_backend_name(name) for name in text.split(",")]
+
+
+def _checkpoint_path(text):
+    """A checkpoint file, or a --out directory holding weights.npz."""
+    path = os.path.join(text, "weights.npz") if os.path.isdir(text) else text
+    if not os.path.isfile(path):
+        raise argparse.ArgumentTypeError(
+            f"no checkpoint at {path!r} (give a weights.npz or the --out directory of a run)")
+    return path
+
+
+def _prepare_out(out):
+    """Create --out and make sure a file can be written there: fail before training, not after."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        raise OSError(f"--out {out!r} is not a writable directory ({exc.strerror or exc}); "
+                      "choose another with --out") from None
+    return os.path.join(out, "weights.npz")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="portable-bp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an MLP on a built-in data set and save the results")
-    t.add_argument("--backend", default=None, help="numpy, array_api_strict, jax, torch, cupy "
+    t.add_argument("--backend", default=None, type=_backend_name, help="numpy, array_api_strict, jax, torch, cupy "
                    f"(default: ${_backend.ENV_VAR} or numpy)")
     t.add_argument("--dataset", default="circles", choices=sorted(datasets.DATASETS))
     t.add_argument("--layers", type=_layers, default=None,
@@ -69,23 +113,34 @@ def build_parser():
     t.add_argument("--activation", default=None, help="hidden activation: sigmoid, tanh, relu, identity")
     t.add_argument("--output-activation", default=None, help="output activation (default: sigmoid, "
                    "softmax for several classes with cross-entropy)")
-    t.add_argument("--loss", default="cross_entropy", help="mse, l1 or cross_entropy")
+    t.add_argument("--loss", default=None, help="mse, l1 or cross_entropy (default)")
     t.add_argument("--epochs", type=_positive(int), default=60)
     t.add_argument("--batch-size", type=_positive(int), default=10)
     t.add_argument("--lr", type=_positive(float), default=0.5)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dtype", default="float64", choices=_backend.DTYPES)
-    t.add_argument("--kernel", default="matmul", choices=["matmul", "einsum", "stacked", "loop"])
-    t.add_argument("--out", default="runs/latest", help="directory for metrics.json and weights.npz")
+    t.add_argument("--seed", type=_seed, default=None, help="data, initial network and shuffling "
+                   "(default 0, or the checkpoint's with --resume)")
+    t.add_argument("--dtype", default=None, choices=_backend.DTYPES, help="float64 (default; the checkpoint's "
+                   "with --resume)")
+    t.add_argument("--kernel", default=None, choices=["matmul", "einsum", "stacked", "loop"])
+    t.add_argument("--out", default="runs/latest", help="directory for metrics.json and weights.npz (a "
+                   "checkpoint: portable_bp.load(path))")
+    t.add_argument("--resume", default=None, type=_checkpoint_path, metavar="PATH",
+                   help="continue training the network saved in PATH (a weights.npz, or a run's --out directory); "
+                   "the architecture comes from it")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     c = sub.add_parser("check", help="run one small network on every backend and compare with numpy")
-    c.add_argument("--backends", default=None, help="comma-separated (default: all available)")
+    c.add_argument("--backends", default=None, type=_backend_list, help="comma-separated (default: all available)")
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.resume and (args.layers or args.activation or args.output_activation
+                                                    or args.loss):
+        parser.error("--resume takes the architecture from the checkpoint: drop --layers, --activation, "
+                     "--output-activation and --loss")
     try:
         if args.command == "train":
             return train(args)
@@ -96,31 +151,41 @@ def main(argv=None):
 
 
 def train(args):
-    X_tr, Y_tr, X_te, Y_te = load_dataset(args.dataset, args.seed)
-    sizes = args.layers or _layers(DEFAULT_LAYERS[args.dataset])
-    activation = args.activation or DEFAULT_ACTIVATION.get(args.dataset, "sigmoid")
-    loss = args.loss
-    if args.dataset == "toy1d" and args.loss == "cross_entropy" and args.activation is None:
-        loss = "mse"  # ±1 targets: a tanh network with the quadratic cost, as in the notebook
-    output = args.output_activation
-    if output is None:
-        if loss == "cross_entropy":
-            output = "softmax" if sizes[-1] > 1 else "sigmoid"
-        else:
-            output = activation
-    os.makedirs(args.out, exist_ok=True)
-    net = MLP(sizes, activation=activation, output_activation=output, loss=loss,
-              backend=args.backend, dtype=args.dtype, kernel=args.kernel, seed=args.seed)
-    print(f"training {net!r} on {args.dataset} ({len(X_tr)} train / {len(X_te)} test samples)")
+    weights_file = _prepare_out(args.out)
+    resumed = checkpoint.read_metadata(args.resume)["user"] if args.resume else {}
+    seed = args.seed if args.seed is not None else resumed.get("seed", 0)
+    X_tr, Y_tr, X_te, Y_te = load_dataset(args.dataset, seed)
+    if args.resume:
+        net = checkpoint.load(args.resume, backend=args.backend, dtype=args.dtype, kernel=args.kernel)
+    else:
+        sizes = args.layers or _layers(DEFAULT_LAYERS[args.dataset])
+        activation = args.activation or DEFAULT_ACTIVATION.get(args.dataset, "sigmoid")
+        loss = args.loss or "cross_entropy"
+        if args.dataset == "toy1d" and args.loss is None and args.activation is None:
+            loss = "mse"  # ±1 targets: a tanh network with the quadratic cost, as in the notebook
+        output = args.output_activation
+        if output is None:
+            if loss == "cross_entropy":
+                output = "softmax" if sizes[-1] > 1 else "sigmoid"
+            else:
+                output = activation
+        net = MLP(sizes, activation=activation, output_activation=output, loss=loss, backend=args.backend,
+                  dtype=args.dtype or "float64", kernel=args.kernel or "matmul", seed=seed)
+    rng = np.random.default_rng(seed)
+    if "rng_state" in resumed:  # continue the shuffling sequence: resumed == uninterrupted training
+        rng.bit_generator.state = resumed["rng_state"]
+    print(f"training {net!r} on {args.dataset} ({len(X_tr)} train / {len(X_te)} test samples)"
+          + (f", resuming {args.resume} after {resumed.get('epochs_done', '?')} epochs" if args.resume else ""))
     t0 = time.perf_counter()
     history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      seed=args.seed, progress=not args.quiet)
+                      seed=rng, progress=not args.quiet)
     seconds = time.perf_counter() - t0
+    history = {k: resumed.get("history", {}).get(k, []) + v for k, v in history.items()}
     metrics = {
         "dataset": args.dataset, "backend": net.backend, "dtype": net.dtype_name, "kernel": net.kernel,
         "sizes": net.sizes, "activation": net.activation, "output_activation": net.output_activation,
         "loss": net.loss, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "seed": args.seed, "train_seconds": seconds,
+        "seed": seed, "train_seconds": seconds, "epochs_done": len(history["cost"]), "resumed_from": args.resume,
         "train_cost": net.cost(X_tr, Y_tr), "test_cost": net.cost(X_te, Y_te), "history": history,
     }
     if net.is_classifier or args.dataset == "toy1d":
@@ -128,10 +193,8 @@ def train(args):
         metrics["test_accuracy"] = net.accuracy(X_te, Y_te)
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    ws, bs = net.params_numpy()
-    arrays = {f"W{l + 1}": W for l, W in enumerate(ws)}
-    arrays.update({f"b{l + 1}": b for l, b in enumerate(bs) if b is not None})
-    np.savez(os.path.join(args.out, "weights.npz"), **arrays)
+    net.save(weights_file, metadata={"dataset": args.dataset, "seed": seed, "epochs_done": len(history["cost"]),
+                                     "rng_state": rng.bit_generator.state, "history": history})
     print(f"final cost: train {metrics['train_cost']:.5f}, test {metrics['test_cost']:.5f}")
     if "test_accuracy" in metrics:
         print(f"accuracy:   train {metrics['train_accuracy']:.2%}, test {metrics['test_accuracy']:.2%}")

@@ -16,6 +16,10 @@ def gradcheck(net, X, Y, eps=1e-7):
     one. Values below ~1e-7 (float64) mean backprop is right. Use float64: in float32 the
     differences drown in rounding.
     """
+    from .mlp import MLP
+
+    if not isinstance(net, MLP):
+        raise TypeError(f"gradcheck needs a portable_bp.MLP as its first argument; got {type(net).__name__}")
     if not (isinstance(eps, float) and eps > 0):
         raise ValueError(f"eps must be a positive float; got {eps!r}")
     X, Y = net._XY(X, Y)

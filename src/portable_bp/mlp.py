@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _training
 from . import _validation as check
 from .activations import ACTIVATIONS, DERIVATIVES
 from .activations import ALIASES as ACTIVATION_ALIASES
@@ -54,7 +54,7 @@ class MLP:
         seed=None,
     ):
         sizes = check.check_sizes(sizes)
-        weights, biases = init_params(sizes, init, seed, bias=bool(bias))
+        weights, biases = init_params(sizes, init, check.check_seed(seed), bias=check.check_bool("bias", bias))
         self._setup(weights, biases, activation, output_activation, loss, backend, device, dtype, kernel)
 
     @classmethod
@@ -125,13 +125,20 @@ class MLP:
         self.backend = _backend.resolve_backend(backend)
         self.xp = _backend.namespace(self.backend)
         self.dtype = _backend.resolve_dtype(self.xp, dtype, self.backend)
-        self.device = _backend.default_device(self.backend, device)
         self.sizes = [weights[0].shape[1]] + [W.shape[0] for W in weights]
         self.activation, self.output_activation, self.loss = activation, output_activation, loss
         self.kernel = kernel
         self._spec = Spec(self.xp, activation, output_activation, loss, get_kernel(kernel, self.xp))
-        self.weights = [self._asarray(W) for W in weights]
-        self.biases = [None if b is None else self._asarray(b) for b in biases]
+        try:
+            self.device = _backend.default_device(self.backend, device)
+            self.weights = [self._asarray(W) for W in weights]
+            self.biases = [None if b is None else self._asarray(b) for b in biases]
+        except Exception as exc:
+            if device is None:
+                raise
+            raise ValueError(f"device={device!r} is not usable with backend {self.backend!r}: "
+                             f"{type(exc).__name__}: {exc}") from None
+        self._device_name = _backend.device_of(self.weights[0])
         step = lambda ws, bs, X, Y, lr: sgd_step(self._spec, ws, bs, X, Y, lr)
         grads = lambda ws, bs, X, Y: backprop(self._spec, ws, bs, X, Y)
         jit = self._spec.kernel.jittable
@@ -167,6 +174,7 @@ class MLP:
         return (
             _backend.same_namespace(X, xp)
             and X.dtype == self.dtype
+            and _backend.device_of(X) == self._device_name  # another device: converted via the host
             and X.ndim == ndim
             and X.shape[-1] == width
             and X.shape[0] > 0
@@ -185,10 +193,14 @@ class MLP:
         if self._fast_path(Y, 2, n_out):
             if Y.shape[0] != n_samples:
                 raise ValueError(f"X has {n_samples} samples but {name} has {Y.shape[0]}: they must match")
-            if not bool(self.xp.all(self.xp.isfinite(Y))):
-                raise ValueError(f"{name} contains NaN or infinity")
+            xp = self.xp
+            ok = xp.all(xp.isfinite(Y))
+            if self.loss == "cross_entropy":
+                ok = xp.logical_and(ok, xp.logical_and(xp.all(Y >= 0), xp.all(Y <= 1)))
+            if not bool(ok):  # one host synchronisation; the slow path below names the problem
+                check.targets(_backend.to_numpy(Y), n_out, n_samples, self.output_activation, name, self.loss)
             return Y
-        return self._asarray(check.targets(Y, n_out, n_samples, self.output_activation, name))
+        return self._asarray(check.targets(Y, n_out, n_samples, self.output_activation, name, self.loss))
 
     def _XY(self, X, Y):
         X = self._X(X)
@@ -233,61 +245,147 @@ class MLP:
         return float(xp.mean(xp.astype(hits, self.dtype)))
 
     def update(self, X, Y, lr):
-        """One SGD step on the batch (X, Y): p ← p − lr/len(X) · Σ_x ∇C_x."""
+        """One SGD step on the batch (X, Y): p ← p − lr/len(X) · Σ_x ∇C_x.
+
+        A step that would make any parameter NaN or infinite raises ``FloatingPointError`` and
+        leaves the network unchanged.
+        """
         lr = check.check_positive("lr", lr)
         X, Y = self._XY(X, Y)
-        self._apply_step(X, Y, lr)
+        new = self._step(self.weights, self.biases, X, Y, lr)
+        if not _training.all_finite(self._spec, *new):
+            raise FloatingPointError(
+                f"this SGD step (lr={lr:g}) would make parameters NaN or infinite: the gradient is not finite "
+                f"or too large. The network is unchanged; try a smaller learning rate or scale X and Y"
+            )
+        self.weights, self.biases = new
         return self
 
     def _apply_step(self, X, Y, lr):
         self.weights, self.biases = self._step(self.weights, self.biases, X, Y, lr)
 
     def fit(self, X, Y, *, epochs, batch_size, lr, shuffle=True, seed=None, progress=True,
-            callback=None):
+            callback=None, validation_data=None, validation_split=None, patience=None):
         """Mini-batch SGD as in network.py. Returns a history dict of per-epoch lists.
 
         ``history["cost"]`` is the mean training cost after each epoch (and
         ``history["accuracy"]`` for a softmax/sigmoid output). With ``shuffle=True`` each epoch
-        visits the samples in an order drawn from ``numpy.random.default_rng(seed)``.
+        visits the samples in an order drawn from ``numpy.random.default_rng(seed)`` (``seed`` may
+        be a ``numpy.random.Generator``, which then advances: that is how training resumes exactly).
         ``callback(epoch, net, history)``, if given, runs after every epoch (plots, animations).
+
+        Validation: ``validation_data=(X_val, Y_val)``, or ``validation_split=f`` to hold out the
+        last fraction f of the samples (before shuffling, as Keras does), adds
+        ``history["val_cost"]`` (and ``"val_accuracy"``). With ``patience=k`` training stops once
+        the validation cost has not improved for k epochs, and the network ends with the
+        parameters of the epoch with the lowest validation cost.
+
+        Failure: a non-finite cost or parameter raises :class:`DivergenceError` (a
+        ``FloatingPointError``) naming the epoch and batch; the network keeps its last finite
+        parameters (those from just before that batch). The check costs one host
+        synchronisation per epoch; the bad batch is found by replaying the failed epoch.
+        A ``KeyboardInterrupt`` leaves the network at its last completed step and carries the
+        history of the completed epochs as ``exc.history``.
         """
         epochs = check.check_positive("epochs", epochs, integer=True)
         batch_size = check.check_positive("batch_size", batch_size, integer=True)
         lr = check.check_positive("lr", lr)
+        shuffle = check.check_bool("shuffle", shuffle)
+        rng = np.random.default_rng(check.check_seed(seed))
+        callback = check.check_callable("callback", callback)
+        if patience is not None:
+            patience = check.check_positive("patience", patience, integer=True)
         X, Y = self._XY(X, Y)
+        X, Y, Xv, Yv = self._validation_set(X, Y, validation_data, validation_split)
+        if patience is not None and Xv is None:
+            raise ValueError("patience needs validation data: pass validation_data=(X_val, Y_val) or validation_split")
         n = X.shape[0]
         if batch_size > n:
             raise ValueError(f"batch_size={batch_size} is larger than the {n} training samples")
-        rng = np.random.default_rng(seed)
         history = {"cost": []}
         if self.is_classifier:
             history["accuracy"] = []
-        bar = _progress(range(epochs), progress, desc=f"fit [{self.backend}]")
-        for epoch in bar:
-            start = (self.weights, self.biases)  # arrays are never written in place: keeping is free
-            for Xb, Yb in self._minibatches(X, Y, batch_size, rng if shuffle else None):
-                self._apply_step(Xb, Yb, lr)
-            c = self._cost(X, Y)
-            if not np.isfinite(c):
-                self.weights, self.biases = start
-                raise FloatingPointError(
-                    f"the training cost became {c} in epoch {epoch + 1}: the steps diverged; the "
-                    f"network keeps the parameters from before that epoch. Try a smaller lr than {lr}"
-                )
-            history["cost"].append(c)
+        if Xv is not None:
+            history["val_cost"] = []
             if self.is_classifier:
-                history["accuracy"].append(self._accuracy(X, Y))
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(cost=f"{c:.4g}")
-            if callback is not None:
-                callback(epoch, self, history)
+                history["val_accuracy"] = []
+        bar = _progress(range(epochs), progress, desc=f"fit [{self.backend}]")
+        params = (self.weights, self.biases)  # arrays are never written in place: keeping is free
+        best = None  # (val_cost, params, epoch) with early stopping
+        try:
+            for epoch in bar:
+                start = params
+                order = rng.permutation(n) if shuffle else None
+                for Xb, Yb in self._minibatches(X, Y, batch_size, order):
+                    params = self._step(*params, Xb, Yb, lr)  # one tuple store: never half-updated
+                self.weights, self.biases = params
+                c = _training.checked_cost(self._spec, *params, X, Y)  # the epoch's one host sync
+                if not np.isfinite(c):
+                    params = start
+                    self.weights, self.biases = start
+                    batches = list(self._minibatches(X, Y, batch_size, order))
+                    k, params, reason = _training.locate_divergence(self, start, batches, lr)
+                    self.weights, self.biases = params
+                    raise _training.divergence_error(epoch, k, len(batches), reason, lr, history)
+                history["cost"].append(c)
+                if self.is_classifier:
+                    history["accuracy"].append(self._accuracy(X, Y))
+                if Xv is not None:
+                    vc = self._cost(Xv, Yv)
+                    history["val_cost"].append(vc)
+                    if self.is_classifier:
+                        history["val_accuracy"].append(self._accuracy(Xv, Yv))
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(cost=f"{c:.4g}")
+                if callback is not None:
+                    callback(epoch, self, history)
+                if patience is not None:
+                    if best is None or vc < best[0]:
+                        best = (vc, params, epoch)
+                    elif epoch - best[2] >= patience:
+                        break
+        except KeyboardInterrupt as exc:
+            self.weights, self.biases = params
+            exc.history = history
+            raise
+        finally:
+            if hasattr(bar, "close"):
+                bar.close()
+        if best is not None:
+            params = best[1]
+            self.weights, self.biases = params
         return history
 
-    def _minibatches(self, X, Y, batch_size, rng=None):
-        """Consecutive (X_b, Y_b) slices of one epoch, in an order drawn from ``rng`` if given."""
+    def _validation_set(self, X, Y, validation_data, validation_split):
+        """(X_train, Y_train, X_val, Y_val); the validation pair is None without validation."""
+        if validation_data is not None and validation_split is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        if validation_split is not None:
+            f = check.check_positive("validation_split", validation_split)
+            n = X.shape[0]
+            n_val = int(round(f * n))
+            if not (f < 1 and 1 <= n_val < n):
+                raise ValueError(
+                    f"validation_split={validation_split} must be in (0, 1) and leave at least one sample on "
+                    f"each side; with {n} samples it gives {n_val} for validation"
+                )
+            k = n - n_val
+            return X[:k, ...], Y[:k, ...], X[k:, ...], Y[k:, ...]
+        if validation_data is None:
+            return X, Y, None, None
+        if isinstance(validation_data, (str, bytes)) or not hasattr(validation_data, "__len__") or len(
+            validation_data
+        ) != 2:
+            raise TypeError("validation_data must be a pair (X_val, Y_val)")
+        Xv = self._X(validation_data[0], "validation_data X")
+        return X, Y, Xv, self._Y(validation_data[1], Xv.shape[0], "validation_data Y")
+
+    def _minibatches(self, X, Y, batch_size, order=None):
+        """Consecutive (X_b, Y_b) slices of one epoch, in the sample order ``order`` (a NumPy
+        permutation) if given."""
         xp, n = self.xp, X.shape[0]
-        if rng is not None:
-            perm = xp.asarray(rng.permutation(n), device=self.device)
+        if order is not None:
+            perm = xp.asarray(order, device=self.device)
             X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
         for k in range(0, n, batch_size):
             stop = min(k + batch_size, n)  # the standard leaves out-of-bounds slice stops undefined
@@ -298,6 +396,12 @@ class MLP:
         """(weights, biases) as NumPy arrays."""
         to = _backend.to_numpy
         return [to(W) for W in self.weights], [None if b is None else to(b) for b in self.biases]
+
+    def save(self, path, *, metadata=None):
+        """Write this network to ``path`` (.npz, no pickles, atomic); see :mod:`portable_bp.checkpoint`."""
+        from .checkpoint import save
+
+        return save(self, path, metadata=metadata)
 
     def to(self, backend=None, device=None, dtype=None, kernel=None):
         """A copy of this network on another backend / device / dtype / kernel."""

@@ -1,0 +1,255 @@
+"""Checkpoints: ``net.save(path)`` and ``portable_bp.load(path)``.
+
+The file is a plain ``.npz`` (a zip of ``.npy`` arrays, readable with ``numpy.load(path,
+allow_pickle=False)`` and without portable_bp):
+
+* ``W1`` … ``WL``: the weight matrices W^l, shape (n_l, n_{l-1}), in the network's dtype;
+* ``b1`` … ``bL``: the biases b^l, shape (n_l, 1) (absent for a layer without bias);
+* ``portable_bp_meta``: a 0-d unicode array holding a JSON object: ``format``
+  (``"portable_bp.checkpoint"``), ``format_version``, ``library_version``, ``sizes``,
+  ``activation``, ``output_activation``, ``loss``, ``kernel``, ``dtype``, ``bias`` (one bool per
+  layer), ``backend`` (the backend it was saved from, for information) and ``user`` (the
+  ``metadata`` dict given to ``save``, JSON-serialisable).
+
+Nothing is pickled, in either direction. Parameters are stored exactly (bit for bit) in their
+dtype, so a round trip is exact within a dtype and across backends.
+
+The write is atomic: the data goes to a temporary file in the same directory, is flushed and
+fsync'ed, and then renamed over ``path`` (``os.replace``), so a crash or an interrupt mid-save
+leaves the previous file intact and no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+
+import numpy as np
+
+from . import _backend
+from .activations import ACTIVATIONS, DERIVATIVES
+from .kernels import KERNELS
+from .losses import LOSSES
+
+FORMAT = "portable_bp.checkpoint"
+#: Bumped whenever a reader of an older version could misread the file.
+FORMAT_VERSION = 1
+META_KEY = "portable_bp_meta"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable portable_bp checkpoint (corrupt, truncated, foreign, or newer)."""
+
+
+# -- writing ------------------------------------------------------------------------------------
+def save(net, path, *, metadata=None):
+    """Write ``net`` to ``path`` atomically (see the module docstring). Returns the path written.
+
+    ``path`` is used as given (no suffix is added; ``.npz`` is the convention). A symlink is
+    followed: its target is replaced. ``metadata`` is an optional JSON-serialisable dict kept in
+    the file (read it back with :func:`read_metadata`).
+    """
+    from . import __version__
+    from .mlp import MLP
+
+    if not isinstance(net, MLP):
+        raise TypeError(f"save needs a portable_bp.MLP; got {type(net).__name__}")
+    path = _check_path(path)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict (JSON-serialisable) or None; got {type(metadata).__name__}")
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "sizes": list(net.sizes),
+        "activation": net.activation,
+        "output_activation": net.output_activation,
+        "loss": net.loss,
+        "kernel": net.kernel,
+        "dtype": net.dtype_name,
+        "bias": [b is not None for b in net.biases],
+        "backend": net.backend,
+        "user": metadata or {},
+    }
+    try:
+        meta_text = json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"metadata must be JSON-serialisable (no NaN/inf, no objects): {exc}") from None
+    ws, bs = net.params_numpy()
+    arrays = {f"W{l + 1}": np.ascontiguousarray(W) for l, W in enumerate(ws)}
+    arrays.update({f"b{l + 1}": np.ascontiguousarray(b) for l, b in enumerate(bs) if b is not None})
+    arrays[META_KEY] = np.array(meta_text)  # dtype '<U…': a string, not a pickled object
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    return path
+
+
+def _check_path(path):
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path:
+        raise ValueError("path is empty")
+    return path
+
+
+def _atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it over ``path``."""
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"cannot save to {path}: it is a directory; give a file name such as model.npz")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save to {path}: the directory {directory} does not exist")
+    tmp = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot save to {path}: {exc.strerror}", directory) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:  # also KeyboardInterrupt: never leave a half-written temporary file
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory):
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    if not hasattr(os, "O_DIRECTORY"):  # pragma: no cover - Windows
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # pragma: no cover
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- reading ------------------------------------------------------------------------------------
+def _read(path):
+    """(meta, weights, biases) from a checkpoint file, all checked; raises CheckpointError."""
+    path = _check_path(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}: the file does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory; give the checkpoint file (e.g. {path}/weights.npz)")
+    with open(path, "rb") as f:  # I/O errors (permissions, ...) stay OSErrors
+        data = f.read()
+
+    def bad(why):
+        return CheckpointError(f"{path} is not a readable portable_bp checkpoint: {why}")
+
+    if len(data) == 0:
+        raise bad("the file is empty")
+    if not data.startswith(b"PK"):
+        npy = data.startswith(b"\x93NUMPY")
+        raise bad("it is not an .npz (zip) file" + (" but a single .npy array" if npy else ""))
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}  # reads and CRC-checks every member
+    except Exception as exc:  # the only work here is parsing bytes already in memory
+        if "allow_pickle" in str(exc):
+            raise bad("it holds pickled Python objects, which are never loaded (allow_pickle=False)") from None
+        raise bad(f"the archive is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+
+    if META_KEY not in arrays:
+        raise bad(f"it has no {META_KEY!r} entry (entries: {sorted(arrays)[:8]}); it was not written by net.save")
+    raw = arrays.pop(META_KEY)
+    if raw.ndim != 0 or raw.dtype.kind != "U":
+        raise bad(f"its {META_KEY!r} entry is not a string")
+    try:
+        meta = json.loads(str(raw[()]))
+    except ValueError as exc:
+        raise bad(f"its metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise bad(f"its metadata does not name the format {FORMAT!r}")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise bad(f"its format_version is {version!r}, not a positive integer")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer portable_bp (library {meta.get('library_version', '?')}, checkpoint "
+            f"format version {version}); this portable_bp reads format versions up to {FORMAT_VERSION}. "
+            f"Upgrade portable_bp to load it: pip install -U portable_bp"
+        )
+    try:
+        sizes = [int(s) for s in meta["sizes"]]
+        has_bias = [bool(b) for b in meta["bias"]]
+        dtype = str(meta["dtype"])
+        for key in ("activation", "output_activation", "loss", "kernel"):
+            if not isinstance(meta[key], str):
+                raise TypeError(f"{key} is not a string")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"its metadata is incomplete ({type(exc).__name__}: {exc})") from None
+    if len(sizes) < 2 or min(sizes) < 1 or len(has_bias) != len(sizes) - 1 or dtype not in _backend.DTYPES:
+        raise bad(f"its metadata is inconsistent (sizes={sizes}, bias={has_bias}, dtype={dtype!r})")
+    for key, table in (("activation", DERIVATIVES), ("output_activation", ACTIVATIONS), ("loss", LOSSES),
+                       ("kernel", KERNELS)):
+        if meta[key] not in table:
+            raise bad(f"its {key} {meta[key]!r} is unknown to this portable_bp (known: {sorted(table)})")
+
+    L = len(sizes) - 1
+    expected = {f"W{l + 1}": (sizes[l + 1], sizes[l]) for l in range(L)}
+    expected.update({f"b{l + 1}": (sizes[l + 1], 1) for l in range(L) if has_bias[l]})
+    if set(arrays) != set(expected):
+        missing, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+        raise bad(f"its arrays do not match sizes={sizes} (missing {missing}, unexpected {extra})")
+    for name, shape in expected.items():
+        a = arrays[name]
+        if a.shape != shape:
+            raise bad(f"{name} has shape {a.shape}, expected {shape} for sizes={sizes}")
+        if a.dtype != np.dtype(dtype):
+            raise bad(f"{name} has dtype {a.dtype}, expected {dtype}")
+        if not np.isfinite(a).all():
+            raise bad(f"{name} contains NaN or infinity; refusing to load broken parameters")
+    weights = [arrays[f"W{l + 1}"] for l in range(L)]
+    biases = [arrays[f"b{l + 1}"] if has_bias[l] else None for l in range(L)]
+    return meta, weights, biases
+
+
+def read_metadata(path):
+    """The checked metadata dict of a checkpoint (``meta["user"]`` is what ``save`` was given)."""
+    return _read(path)[0]
+
+
+def load(path, backend=None, device=None, dtype=None, kernel=None):
+    """Rebuild the network saved at ``path``.
+
+    ``backend`` and ``device`` choose where it lives, as for ``MLP`` (default:
+    ``$PORTABLE_BP_BACKEND`` or numpy, not the backend it was saved from, which may not exist
+    here). ``dtype`` defaults to the saved one (then the parameters are bit-for-bit those saved);
+    another dtype converts them. ``kernel`` defaults to the saved one.
+
+    A corrupt, truncated, foreign or newer-format file raises :class:`CheckpointError` (a
+    ``ValueError``) naming the file; a missing file ``FileNotFoundError``.
+    """
+    from .mlp import MLP
+
+    meta, weights, biases = _read(path)
+    params_dtype = meta["dtype"] if dtype is None else dtype
+    return MLP.from_params(
+        weights,
+        biases,
+        activation=meta["activation"],
+        output_activation=meta["output_activation"],
+        loss=meta["loss"],
+        backend=backend,
+        device=device,
+        dtype=params_dtype,
+        kernel=meta["kernel"] if kernel is None else kernel,
+    )
