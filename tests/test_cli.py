@@ -43,5 +43,7 @@ def test_usage_errors_exit_2(argv, capsys):
 
 
 def test_bad_backend_is_a_clear_error(tmp_path, capsys):
-    assert cli.main(["train", "--backend", "nope", "--epochs", "1", "--quiet", "--out", str(tmp_path)]) == 1
+    with pytest.raises(SystemExit) as exc:  # a usage mistake: argparse's exit code 2
+        cli.main(["train", "--backend", "nope", "--epochs", "1", "--quiet", "--out", str(tmp_path)])
+    assert exc.value.code == 2
     assert "unknown backend 'nope'" in capsys.readouterr().err

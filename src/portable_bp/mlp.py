@@ -136,8 +136,9 @@ class MLP:
         except Exception as exc:
             if device is None:
                 raise
+            first_line = (str(exc).splitlines() or [""])[0][:300]  # torch's messages run for pages
             raise ValueError(f"device={device!r} is not usable with backend {self.backend!r}: "
-                             f"{type(exc).__name__}: {exc}") from None
+                             f"{type(exc).__name__}: {first_line}") from None
         self._device_name = _backend.device_of(self.weights[0])
         step = lambda ws, bs, X, Y, lr: sgd_step(self._spec, ws, bs, X, Y, lr)
         grads = lambda ws, bs, X, Y: backprop(self._spec, ws, bs, X, Y)
