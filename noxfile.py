@@ -4,6 +4,7 @@
     nox -s "tests(backend='jax')"
     nox -s tests_gpu         # cupy and jax on an NVIDIA machine
     nox -s bench -- --help   # the benchmark harness
+    nox -s props_deep        # property-based tests, hypothesis "deep" profile
 """
 
 import os
@@ -37,6 +38,14 @@ def tests(session, backend):
 def tests_gpu(session, backend):
     """CuPy and JAX on a CUDA machine (install jax[cuda12] yourself for a GPU JAX)."""
     _run_tests(session, backend)
+
+
+@nox.session
+def props_deep(session):
+    """The property-based tests with hypothesis' "deep" profile (hundreds of cases per property)."""
+    session.install("-e", ".[test]", TORCH)
+    session.run("pytest", "tests/test_properties.py", "--hypothesis-show-statistics", *session.posargs,
+                env={"HYPOTHESIS_PROFILE": "deep"})
 
 
 @nox.session

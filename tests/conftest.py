@@ -45,3 +45,16 @@ def backend(request):
 def other_backends(request):
     """Every available backend among the selected ones (for cross-backend comparisons)."""
     return [b for b in selected_backends(request.config) if _backend.unavailable_reason(b) is None]
+
+
+# -- hypothesis profiles (tests/test_properties.py) ---------------------------------------------
+# "ci" (the default): derandomized, so every run checks the same cases and CI cannot flake; a few
+# tens of seconds in all. "deep": many more random cases, no time limit per example:
+#     HYPOTHESIS_PROFILE=deep python -m pytest tests/test_properties.py   (or: nox -s props_deep)
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+_SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True, suppress_health_check=_SUPPRESS,
+                          print_blob=True)
+settings.register_profile("deep", max_examples=400, deadline=None, suppress_health_check=_SUPPRESS, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
