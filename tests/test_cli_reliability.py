@@ -109,3 +109,9 @@ def test_divergence_is_reported_and_exits_1(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "epoch 1, batch" in err and "smaller learning rate" in err
+
+
+def test_check_with_chosen_backends(capsys):
+    assert cli.main(["check", "--backends", "numpy,strict"]) == 0
+    out = capsys.readouterr().out
+    assert "array_api_strict" in out and "DISAGREES" not in out

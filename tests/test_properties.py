@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, note, settings
+from hypothesis import assume, event, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -162,6 +162,17 @@ def check_gradient(backend, spec):
     note(spec)
     net = build(spec, backend)
     X, Y = data(spec)
+    # Central differences with ε = 1e-7 carry rounding noise of about ulp·|ΣC|/ε per parameter. When
+    # that noise, relative to ‖∇C‖, reaches the 1e-6 tolerance (vanishing gradients: a chain of
+    # 1-unit layers, saturated units), the check cannot resolve the gradient: such draws are
+    # rejected (hypothesis counts them as invalid). Over 600 draws the measured error stayed below
+    # 0.6 × this estimate.
+    gw, gb = net.backprop(X, Y)
+    grads = np.concatenate([host(g).ravel() for g in gw + gb if g is not None])
+    noise = 1.1e-16 * abs(net.cost(X, Y) * spec["n"]) / 1e-7 * math.sqrt(grads.size)
+    resolvable = noise < 1e-6 * np.linalg.norm(grads)
+    event("gradient resolvable by finite differences" if resolvable else "ill-conditioned: rejected")
+    assume(resolvable or noise == 0.0)
     err = pbp.gradcheck(net, X, Y)
     assert err < 1e-6, f"relative gradient error {err:.3g}"
 

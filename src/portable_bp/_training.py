@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from . import backprop
 from .backprop import cost_per_sample, forward
 
 
@@ -49,8 +50,8 @@ def checked_cost(spec, weights, biases, X, Y):
 
 
 def all_finite(spec, weights, biases):
-    xp = spec.xp
-    return all(bool(xp.all(xp.isfinite(p))) for p in list(weights) + [b for b in biases if b is not None])
+    """True if every parameter is finite (one host synchronisation)."""
+    return bool(backprop.all_finite(spec.xp, *weights, *[b for b in biases if b is not None]))
 
 
 def locate_divergence(net, start, batches, lr):

@@ -228,7 +228,7 @@ def check_network(backend, dtype, kernel="matmul", seed=0):
 
 
 def check(args):
-    names = args.backends.split(",") if args.backends else _backend.available_backends()
+    names = args.backends or _backend.available_backends()
     rows, ok = [], True
     for dtype in _backend.DTYPES:
         _, _, _, reference = check_network("numpy", dtype)

@@ -341,8 +341,9 @@ class MLP:
                 if callback is not None:
                     callback(epoch, self, history)
                 if patience is not None:
-                    if best is None or vc < best[0]:
-                        best = (vc, params, epoch)
+                    score = vc if np.isfinite(vc) else np.inf  # a NaN validation cost is never the best
+                    if best is None or score < best[0]:
+                        best = (score, params, epoch)
                     elif epoch - best[2] >= patience:
                         break
         except KeyboardInterrupt as exc:
