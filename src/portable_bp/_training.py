@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-from . import backprop
 from .backprop import cost_per_sample, forward
 
 
@@ -49,11 +48,6 @@ def checked_cost(spec, weights, biases, X, Y):
     return float(total)
 
 
-def all_finite(spec, weights, biases):
-    """True if every parameter is finite (one host synchronisation)."""
-    return bool(backprop.all_finite(spec.xp, *weights, *[b for b in biases if b is not None]))
-
-
 def locate_divergence(net, start, batches, lr):
     """Replay one epoch from ``start`` = (weights, biases) over ``batches`` (the same list of
     (X_b, Y_b) the epoch used), with the network's own step function.
@@ -70,7 +64,7 @@ def locate_divergence(net, start, batches, lr):
         if not math.isfinite(c):
             return k, params, f"the cost of this batch was {c}"
         new = net._step(*params, Xb, Yb, lr)
-        if not all_finite(spec, *new):
+        if not bool(net._finite(*new)):
             return k, params, "its gradient step gave non-finite parameters (a non-finite or overflowing gradient)"
         prev, params = params, new
     return len(batches) - 1, prev, "after its step the cost on the training set was not finite"

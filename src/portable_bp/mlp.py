@@ -8,7 +8,7 @@ from . import _backend, _training
 from . import _validation as check
 from .activations import ACTIVATIONS, DERIVATIVES
 from .activations import ALIASES as ACTIVATION_ALIASES
-from .backprop import Spec, backprop, cost_per_sample, forward, sgd_step
+from .backprop import Spec, all_finite, backprop, cost_per_sample, forward, sgd_step
 from .kernels import KERNELS, get_kernel
 from .losses import ALIASES as LOSS_ALIASES
 from .losses import CROSS_ENTROPY_OUTPUTS, LOSSES
@@ -145,6 +145,8 @@ class MLP:
         jit = self._spec.kernel.jittable
         self._step = _backend.jit(step, self.backend) if jit else step
         self._grads = _backend.jit(grads, self.backend) if jit else grads
+        finite = lambda ws, bs: all_finite(self.xp, *ws, *[b for b in bs if b is not None])
+        self._finite = _backend.jit(finite, self.backend) if jit else finite  # one dispatch on JAX
 
     def _asarray(self, arr):
         return self.xp.asarray(arr, dtype=self.dtype, device=self.device)
@@ -254,7 +256,7 @@ class MLP:
         lr = check.check_positive("lr", lr)
         X, Y = self._XY(X, Y)
         new = self._step(self.weights, self.biases, X, Y, lr)
-        if not _training.all_finite(self._spec, *new):
+        if not bool(self._finite(*new)):
             raise FloatingPointError(
                 f"this SGD step (lr={lr:g}) would make parameters NaN or infinite: the gradient is not finite "
                 f"or too large. The network is unchanged; try a smaller learning rate or scale X and Y"
