@@ -103,6 +103,7 @@ def test_bad_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "not a readable portable_bp checkpoint" in err and str(bad) in err
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_is_reported_and_exits_1(tmp_path, capsys):
     code = cli.main(["train", "--quiet", "--epochs", "3", "--dataset", "toy1d", "--activation", "relu",
                      "--output-activation", "identity", "--loss", "mse", "--lr", "1e200", "--out", str(tmp_path)])
