@@ -129,3 +129,22 @@ def test_bad_devices_arguments(jax_only):
     loop = pbp.MLP([3, 4, 2], output_activation="softmax", loss="cross_entropy", backend="jax", kernel="loop", seed=0)
     with pytest.raises(ValueError, match="kernel='loop'"):
         loop.fit(X, y, devices=1, **kw)
+
+
+def test_mesh_of_every_device_in_this_process(jax_only):
+    """Runs where this pytest process itself has several devices (nox -s tests_multidevice: 4)."""
+    import jax
+
+    k = len(jax.devices())
+    if k < 2:
+        pytest.skip("one JAX device in this process; `nox -s tests_multidevice` starts pytest with 4")
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((16 * k, 3)), rng.integers(0, 2, 16 * k)
+    kw = dict(epochs=3, batch_size=4 * k, lr=0.5, seed=1, progress=False)
+    make = lambda: pbp.MLP([3, 4, 2], output_activation="softmax", loss="cross_entropy", backend="jax", seed=0)
+    plain, mesh = make(), make()
+    h_plain = plain.fit(X, y, **kw)
+    h_mesh = mesh.fit(X, y, devices="all", **kw)
+    for a, b in zip(plain.weights + plain.biases, mesh.weights + mesh.biases):
+        assert_close(b, a)
+    np.testing.assert_allclose(h_mesh["cost"], h_plain["cost"], rtol=1e-12)

@@ -35,23 +35,26 @@ def is_out_of_core(x):
     return isinstance(x, np.memmap) or is_dask_array(x)
 
 
-def read(arr, index):
-    """Rows ``index`` (a slice or an integer array, any order) of ``arr`` as an owned NumPy array."""
-    if isinstance(index, slice):
-        block = arr[index]
-        if is_dask_array(block):
-            block = block.compute()
-        return np.array(block)  # a copy: a memmap slice would otherwise stay a view of the file
-    order = np.argsort(index, kind="stable")
-    rows = read_sorted(arr, index[order])
-    return rows[np.argsort(order)]  # back to the order of ``index``
+def read(arrays, index):
+    """Rows ``index`` (a slice, or integers in any order) of each array as owned NumPy arrays.
 
+    Dask arrays among them are computed together, in one graph.
+    """
+    order = None
+    if not isinstance(index, slice):
+        order = np.argsort(index, kind="stable")
+        index = index[order]  # sorted: sequential on disk, each Dask chunk visited once
+    blocks = [arr[index] for arr in arrays]
+    lazy = [i for i, b in enumerate(blocks) if is_dask_array(b)]
+    if lazy:
+        import dask
 
-def read_sorted(arr, index):
-    block = arr[index]
-    if is_dask_array(block):
-        block = block.compute()
-    return np.asarray(block)
+        for i, block in zip(lazy, dask.compute(*(blocks[i] for i in lazy))):
+            blocks[i] = block
+    if order is None:
+        return [np.array(b) for b in blocks]  # copies: a memmap slice would stay a view of the file
+    back = np.argsort(order)  # from sorted order back to the order asked for
+    return [np.asarray(b)[back] for b in blocks]
 
 
 def _n_samples(x, name):
@@ -113,6 +116,7 @@ class Stream:
         self.n_in, self.n_out, self.output_activation = n_in, n_out, output_activation
         self.rows, self.multiple = rows, multiple
         self.place_batch, self.place_eval = place_batch, place_eval
+        self.last_eval = None  # (parameters, statistics): fit asks for cost, then accuracy, of one network
 
     @property
     def shape(self):
@@ -120,7 +124,7 @@ class Stream:
 
     def _block(self, index):
         """Samples ``index`` of X and Y as checked NumPy arrays (X (k, n_in), Y (k, n_out))."""
-        Xr, Yr = read(self.X, index), read(self.Y, index)
+        Xr, Yr = read((self.X, self.Y), index)
         try:
             Xr = check.inputs(Xr, self.n_in)
             Yr = check.targets(Yr, self.n_out, Xr.shape[0], self.output_activation)
@@ -155,12 +159,13 @@ class Stream:
                 if b > a:
                     yield self.place_eval(Xr[a:b]), self.place_eval(Yr[a:b]), b - a
 
-    def mean(self, per_piece):
-        """The mean over all samples of a per-sample statistic, from ``per_piece(X_c, Y_c)`` means."""
-        total = 0.0
+    def means(self, per_piece):
+        """Means over all samples of per-sample statistics, from ``per_piece(X_c, Y_c)`` piece means."""
+        totals = None
         for Xc, Yc, k in self.pieces():
-            total += per_piece(Xc, Yc) * k
-        return total / self.n
+            weighted = [float(m) * k for m in per_piece(Xc, Yc)]
+            totals = weighted if totals is None else [t + w for t, w in zip(totals, weighted)]
+        return tuple(t / self.n for t in totals)
 
 
 def predict_dask(X, predict_block, n_out, dtype):
@@ -178,4 +183,4 @@ def predict_dask(X, predict_block, n_out, dtype):
 def predict_blocks(X, predict_block, rows):
     """Predictions for an out-of-core NumPy X, computed ``rows`` samples at a time (a list of blocks)."""
     n = X.shape[0]
-    return [predict_block(read(X, slice(k, min(k + rows, n)))) for k in range(0, n, rows)]
+    return [predict_block(read((X,), slice(k, min(k + rows, n)))[0]) for k in range(0, n, rows)]
