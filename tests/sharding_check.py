@@ -20,7 +20,7 @@ if flag not in os.environ.get("XLA_FLAGS", ""):
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # XLA's CPU client runs the virtual devices on a pool of max(NPROC or cores, devices) threads. With
 # exactly 4 threads for 4 devices, a collective occasionally waits forever for its 4th participant
-# (seen here on 2 cores: XLA aborts after 40 s in about 1 of 5 runs); more threads avoid that.
+# (seen here on 2 cores: XLA aborted after 40 s in 2 of 6 runs); more threads avoid that.
 os.environ.setdefault("NPROC", "16")
 
 import tempfile  # noqa: E402

@@ -197,7 +197,7 @@ class MLP:
         X = self._X(X)
         return X, self._Y(Y, X.shape[0])
 
-    def _data(self, X, Y, plan=None):
+    def _dataset(self, X, Y, plan=None):
         """(X, Y) as backend arrays; or ``(Stream, None)`` for out-of-core data or a device mesh."""
         if isinstance(X, _data.Stream):
             return X, None
@@ -224,7 +224,7 @@ class MLP:
         """
         plan = _sharding.data_parallel(self.backend, devices, self._spec.kernel.jittable)
         batch_size = check.check_positive("batch_size", fit_args["batch_size"], integer=True)
-        stream, _ = self._data(X, Y, plan)
+        stream, _ = self._dataset(X, Y, plan)
         if batch_size <= stream.n:  # (fit itself reports a batch larger than the data)
             plan.check_batches(stream.n, batch_size)
         home = lambda p: None if p is None else self._asarray(_backend.to_numpy(p))
@@ -265,7 +265,7 @@ class MLP:
 
     def cost(self, X, Y):
         """The MEAN over the batch of the per-sample cost C_x, as a Python float."""
-        X, Y = self._data(X, Y)
+        X, Y = self._dataset(X, Y)
         return self._cost(X, Y)
 
     def _cost(self, X, Y):
@@ -276,7 +276,7 @@ class MLP:
 
     def accuracy(self, X, Y):
         """Fraction of samples classified correctly (argmax, or a 0.5 threshold for one output)."""
-        X, Y = self._data(X, Y)
+        X, Y = self._dataset(X, Y)
         return self._accuracy(X, Y)
 
     def _accuracy(self, X, Y):
@@ -331,7 +331,7 @@ class MLP:
         epochs = check.check_positive("epochs", epochs, integer=True)
         batch_size = check.check_positive("batch_size", batch_size, integer=True)
         lr = check.check_positive("lr", lr)
-        X, Y = self._data(X, Y)
+        X, Y = self._dataset(X, Y)
         n = X.shape[0]
         if batch_size > n:
             raise ValueError(f"batch_size={batch_size} is larger than the {n} training samples")
