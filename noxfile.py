@@ -4,6 +4,8 @@
     nox -s "tests(backend='jax')"
     nox -s tests_gpu         # cupy and jax on an NVIDIA machine
     nox -s bench -- --help   # the benchmark harness
+    nox -s tests_multidevice # fit(devices=...) on 4 virtual CPU devices (JAX)
+    nox -s scaling -- --quick  # benchmarks/scaling.py: throughput against the device count
     nox -s props_deep        # property-based tests, hypothesis "deep" profile
 """
 
@@ -40,6 +42,27 @@ def tests_gpu(session, backend):
     _run_tests(session, backend)
 
 
+# 4 virtual CPU devices for JAX; XLA reads these when JAX starts. NPROC: more XLA CPU threads than
+# devices, or its collectives can wait forever on a 2-core machine (docs/scale.md).
+MULTI_DEVICE_ENV = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "NPROC": "16"}
+
+
+@nox.session
+def tests_multidevice(session):
+    """Data-parallel training (fit(devices=...)) with 4 virtual CPU devices in the pytest process too."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/test_sharding.py", "tests/test_streaming.py", "--backend", "jax", *session.posargs,
+                env={**MULTI_DEVICE_ENV, "PORTABLE_BP_TEST_BACKENDS": "jax"})
+
+
+@nox.session
+def scaling(session):
+    """benchmarks/scaling.py (devices x throughput); arguments after -- go to it, --out defaults to runs/."""
+    session.install("-e", ".[jax]")
+    args = session.posargs if "--out" in session.posargs else ["--out", "runs/scaling", *session.posargs]
+    session.run("python", "benchmarks/scaling.py", *args, env=MULTI_DEVICE_ENV)
+
+
 @nox.session
 def props_deep(session):
     """The property-based tests with hypothesis' "deep" profile (hundreds of cases per property)."""
@@ -51,7 +74,7 @@ def props_deep(session):
 @nox.session
 def lint(session):
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
 
 
 @nox.session

@@ -50,7 +50,7 @@ def test_resume_in_place_on_another_backend(tmp_path, other_backends):
     for name in other_backends:
         assert train("--resume", tmp_path / "weights.npz", "--backend", name, "--out", tmp_path) == 0
     assert checkpoint.read_metadata(tmp_path / "weights.npz")["user"]["epochs_done"] == 2 * (1 + len(other_backends))
-    assert sorted(os.listdir(tmp_path)) == ["metrics.json", "weights.npz"]  # no temporary files left
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".") or f.endswith(".tmp")]  # no temporary files
 
 
 @pytest.mark.parametrize(

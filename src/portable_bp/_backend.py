@@ -46,7 +46,13 @@ def _load(name):
     elif name == "array_api_strict":
         xp = _strict_namespace()
     elif name == "jax":
+        import jax
         import jax.numpy as xp  # jax.numpy is an array-API namespace itself (jax >= 0.4.32)
+
+        # On GPUs JAX multiplies float32 matrices in TF32 by default (errors ~1e-3); the promise
+        # is float32 agreement to ~1e-5, so ask for full precision unless the user chose already.
+        if jax.config.jax_default_matmul_precision is None:
+            jax.config.update("jax_default_matmul_precision", "highest")
     elif name == "torch":
         import array_api_compat.torch as xp
     elif name == "cupy":

@@ -49,8 +49,8 @@ def checked_cost(spec, weights, biases, X, Y):
 
 
 def locate_divergence(net, start, batches, lr):
-    """Replay one epoch from ``start`` = (weights, biases) over ``batches`` (the same list of
-    (X_b, Y_b) the epoch used), with the network's own step function.
+    """Replay one epoch from ``start`` = (weights, biases) over ``batches`` (an iterable giving the
+    same (X_b, Y_b) the epoch used, read lazily), with the network's own step function.
 
     Returns ``(k, params_before_k, reason)`` for the first batch k (0-based) whose cost at the
     current parameters is not finite, or whose step gives non-finite parameters (a non-finite or
@@ -59,6 +59,7 @@ def locate_divergence(net, start, batches, lr):
     """
     spec = net._spec
     params = prev = start
+    k = -1
     for k, (Xb, Yb) in enumerate(batches):
         c = float(mean_cost(spec, *params, Xb, Yb))
         if not math.isfinite(c):
@@ -67,7 +68,7 @@ def locate_divergence(net, start, batches, lr):
         if not bool(net._finite(*new)):
             return k, params, "its gradient step gave non-finite parameters (a non-finite or overflowing gradient)"
         prev, params = params, new
-    return len(batches) - 1, prev, "after its step the cost on the training set was not finite"
+    return k, prev, "after its step the cost on the training set was not finite"
 
 
 def divergence_error(epoch, k, n_batches, reason, lr, history):

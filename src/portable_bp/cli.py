@@ -11,18 +11,32 @@ import time
 
 import numpy as np
 
-from . import _backend, checkpoint, datasets
+from . import _backend, checkpoint, datasets, plots
 from .gradcheck import gradcheck
-from .mlp import MLP
+from .mlp import INITS, MLP
 
 DEFAULT_LAYERS = {"circles": "2,8,8,1", "moons": "2,8,8,1", "toy1d": "1,3,3,1", "digits": "64,30,10"}
 DEFAULT_ACTIVATION = {"toy1d": "tanh"}
 
+#: ``train --recipe NAME`` sets these defaults; flags given on the command line still win.
+RECIPES = {
+    # network.py's MNIST recipe (Nielsen, ch. 1) at digits' size: quadratic cost, sigmoid, N(0, 1) init
+    "network_py": dict(dataset="digits", layers=[64, 30, 10], activation="sigmoid", output_activation="sigmoid",
+                       loss="mse", init="normal", lr=3.0, batch_size=10, epochs=30),
+    # seed 002's 784-100-10 softmax + cross-entropy sketch at digits' size
+    "softmax_ce": dict(dataset="digits", layers=[64, 100, 10], activation="sigmoid", output_activation="softmax",
+                       loss="cross_entropy", init="scaled_normal", lr=0.5, batch_size=10, epochs=30),
+    # the seed notebook's circles network: 3 units in the last hidden layer, drawn as a 3-D scatter
+    "notebook_circles": dict(dataset="circles", layers=[2, 3, 3, 1], activation="sigmoid",
+                             output_activation="sigmoid", loss="mse", init="scaled_normal", lr=3.0, batch_size=10,
+                             epochs=40),
+}
+
 
 def load_dataset(name, seed):
     """(X_train, Y_train, X_test, Y_test) for a data set name; test may equal train for toy1d."""
-    if name == "digits":
-        X_tr, X_te, y_tr, y_te = datasets.digits(seed=seed)
+    if name == "digits":  # one fixed split for every training seed, so test accuracies compare
+        X_tr, X_te, y_tr, y_te = datasets.digits()
         return X_tr, y_tr, X_te, y_te
     if name == "toy1d":
         X, Y = datasets.toy1d()
@@ -100,7 +114,7 @@ def _prepare_out(out):
     return os.path.join(out, "weights.npz")
 
 
-def build_parser():
+def build_parser(recipe=None):
     parser = argparse.ArgumentParser(prog="portable-bp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -128,6 +142,15 @@ def build_parser():
                    help="continue training the network saved in PATH (a weights.npz, or a run's --out directory); "
                    "the architecture comes from it")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--init", default="scaled_normal", choices=INITS,
+                   help="initial weights: scaled_normal N(0, 1/n_in) or network.py's normal N(0, 1)")
+    t.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+                   help="preset data set, layers and hyper-parameters (see docs/visual.md); other flags override it")
+    t.add_argument("--animate", action="store_true",
+                   help="also write hidden.gif: the last hidden layer's activations, one frame per epoch")
+    t.add_argument("--frame-every", type=_positive(int), default=1, help="epochs between animation frames")
+    if recipe is not None:
+        t.set_defaults(**RECIPES[recipe])
 
     c = sub.add_parser("check", help="run one small network on every backend and compare with numpy")
     c.add_argument("--backends", default=None, type=_backend_list, help="comma-separated (default: all available)")
@@ -137,9 +160,12 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "train" and args.resume and (args.layers or args.activation or args.output_activation
-                                                    or args.loss):
-        parser.error("--resume takes the architecture from the checkpoint: drop --layers, --activation, "
+    if getattr(args, "recipe", None):  # parse again with the recipe's values as the defaults
+        parser = build_parser(args.recipe)
+        args = parser.parse_args(argv)
+    if args.command == "train" and args.resume and (args.recipe or args.layers or args.activation
+                                                    or args.output_activation or args.loss):
+        parser.error("--resume takes the architecture from the checkpoint: drop --recipe, --layers, --activation, "
                      "--output-activation and --loss")
     try:
         if args.command == "train":
@@ -170,23 +196,28 @@ def train(args):
             else:
                 output = activation
         net = MLP(sizes, activation=activation, output_activation=output, loss=loss, backend=args.backend,
-                  dtype=args.dtype or "float64", kernel=args.kernel or "matmul", seed=seed)
+                  dtype=args.dtype or "float64", kernel=args.kernel or "matmul", seed=seed, init=args.init)
     rng = np.random.default_rng(seed)
     if "rng_state" in resumed:  # continue the shuffling sequence: resumed == uninterrupted training
         rng.bit_generator.state = resumed["rng_state"]
     print(f"training {net!r} on {args.dataset} ({len(X_tr)} train / {len(X_te)} test samples)"
           + (f", resuming {args.resume} after {resumed.get('epochs_done', '?')} epochs" if args.resume else ""))
+    # test cost, gradient norms and animation frames after every epoch, for the figures
+    monitor = plots.TrainingMonitor(net, X_tr, Y_tr, X_te, Y_te, frames=args.animate,
+                                    frame_every=args.frame_every, total_epochs=args.epochs)
     t0 = time.perf_counter()
     history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      seed=rng, progress=not args.quiet)
+                      seed=rng, progress=not args.quiet, callback=monitor)
     seconds = time.perf_counter() - t0
     history = {k: resumed.get("history", {}).get(k, []) + v for k, v in history.items()}
     metrics = {
         "dataset": args.dataset, "backend": net.backend, "dtype": net.dtype_name, "kernel": net.kernel,
         "sizes": net.sizes, "activation": net.activation, "output_activation": net.output_activation,
         "loss": net.loss, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "seed": seed, "train_seconds": seconds, "epochs_done": len(history["cost"]), "resumed_from": args.resume,
+        "seed": seed, "init": args.init, "recipe": args.recipe, "train_seconds": seconds,
+        "epochs_done": len(history["cost"]), "resumed_from": args.resume,
         "train_cost": net.cost(X_tr, Y_tr), "test_cost": net.cost(X_te, Y_te), "history": history,
+        "monitor": monitor.as_dict(),
     }
     if net.is_classifier or args.dataset == "toy1d":
         metrics["train_accuracy"] = net.accuracy(X_tr, Y_tr)
@@ -198,8 +229,22 @@ def train(args):
     print(f"final cost: train {metrics['train_cost']:.5f}, test {metrics['test_cost']:.5f}")
     if "test_accuracy" in metrics:
         print(f"accuracy:   train {metrics['train_accuracy']:.2%}, test {metrics['test_accuracy']:.2%}")
-    print(f"wrote {args.out}/metrics.json and {args.out}/weights.npz ({seconds:.2f} s of training)")
+    print(f"wrote {args.out}/metrics.json and {args.out}/weights.npz ({seconds:.2f} s of training, "
+          "with the per-epoch monitoring)")
+    _write_figures(args, net, monitor, X_tr, Y_tr, X_te, Y_te)
     return 0
+
+
+def _write_figures(args, net, monitor, X_tr, Y_tr, X_te, Y_te):
+    """The figures beside metrics.json; without matplotlib, say how to get them and carry on."""
+    if not plots.have_matplotlib():
+        print(f"figures skipped: matplotlib is not installed. For cost.png, grad_norms.png, "
+              f"decision_regions.png{' and hidden.gif' if args.animate else ''}: {plots.INSTALL_HINT}")
+        return []
+    written = plots.write_run_figures(args.out, net, monitor, X_tr, Y_tr, X_te, Y_te, animate=args.animate,
+                                      dataset=args.dataset)
+    print("wrote " + ", ".join(written))
+    return written
 
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}

@@ -58,7 +58,7 @@ def digits(test_size=0.25, seed=0):
         from sklearn.datasets import load_digits
     except ImportError:
         raise ImportError(
-            "the digits data set ships with scikit-learn: pip install scikit-learn"
+            'the digits data set ships with scikit-learn: pip install "portable_bp[sklearn]"'
         ) from None
     data = load_digits()
     X = data.data / 16.0

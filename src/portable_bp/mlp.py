@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
-from . import _backend, _training
+from . import _backend, _data, _sharding, _training
 from . import _validation as check
 from .activations import ACTIVATIONS, DERIVATIVES
 from .activations import ALIASES as ACTIVATION_ALIASES
@@ -37,6 +39,9 @@ class MLP:
     ``sizes`` lists the layer widths, e.g. ``[2, 8, 8, 1]``. ``weights[l]`` is W^{l+1} with shape
     (n_{l+1}, n_l) and ``biases[l]`` is b^{l+1} with shape (n_{l+1}, 1), or None without bias.
     """
+
+    #: samples read at a time from out-of-core data (memory maps, Dask arrays) and per evaluation piece
+    stream_rows = 4096
 
     def __init__(
         self,
@@ -209,14 +214,69 @@ class MLP:
         X = self._X(X)
         return X, self._Y(Y, X.shape[0])
 
+    def _dataset(self, X, Y, plan=None):
+        """(X, Y) as backend arrays; or ``(Stream, None)`` for out-of-core data or a device mesh."""
+        if isinstance(X, _data.Stream):
+            return X, None
+        if plan is None and not (_data.is_out_of_core(X) or _data.is_out_of_core(Y)):
+            return self._XY(X, Y)
+        if plan is None:
+            place_batch = place_eval = self._asarray
+        else:
+            np_dtype = np.dtype(self.dtype_name)
+            place_batch = lambda a: plan.shard(a, np_dtype)
+            place_eval = lambda a: plan.place(a, np_dtype)
+        stream = _data.Stream(
+            X, Y, n_in=self.sizes[0], n_out=self.sizes[-1], output_activation=self.output_activation,
+            rows=self.stream_rows, place_batch=place_batch, place_eval=place_eval,
+            multiple=1 if plan is None else plan.size,
+        )
+        return stream, None
+
+    def _fit_on_mesh(self, devices, X, Y, **fit_args):
+        """fit(devices=...): the same loop over batches sharded on a JAX mesh (see _sharding).
+
+        The parameters are replicated over the mesh for the fit and brought back to the network's
+        own device afterwards (also when fit raises), so every other method works as before.
+        """
+        plan = _sharding.data_parallel(self.backend, devices, self._spec.kernel.jittable)
+        batch_size = check.check_positive("batch_size", fit_args["batch_size"], integer=True)
+        stream, _ = self._dataset(X, Y, plan)
+        if batch_size <= stream.n:  # (fit itself reports a batch larger than the data)
+            plan.check_batches(stream.n, batch_size)
+        val = fit_args.get("validation_data")
+        if isinstance(val, (tuple, list)) and len(val) == 2:  # evaluated on the mesh, like the training data
+            fit_args["validation_data"] = self._dataset(*val, plan)
+        home = lambda p: None if p is None else self._asarray(_backend.to_numpy(p))
+        self.weights = [plan.replicate(W) for W in self.weights]
+        self.biases = [None if b is None else plan.replicate(b) for b in self.biases]
+        try:
+            return self.fit(stream, None, **fit_args)
+        finally:
+            self.weights = [home(W) for W in self.weights]
+            self.biases = [home(b) for b in self.biases]
+
     # -- the maths ----------------------------------------------------------------------------
     def forward(self, X):
         """``zs, activations`` for a batch X (N, d): activations[0] is X, zs[l] is Z^{l+1}."""
         return forward(self._spec, self.weights, self.biases, self._X(X))
 
     def predict(self, X):
-        """The output activations a^L for X, shape (N, n_L), as a backend array."""
+        """The output activations a^L for X, shape (N, n_L), as a backend array.
+
+        A NumPy memory map is read ``stream_rows`` samples at a time; a Dask array gives a lazy
+        Dask array of NumPy blocks, computed block by block on this network's backend.
+        """
+        if _data.is_out_of_core(X):
+            return self._predict_out_of_core(X)
         return self.forward(X)[1][-1]
+
+    def _predict_out_of_core(self, X):
+        _data.check_inputs_meta(X, self.sizes[0])
+        if _data.is_dask_array(X):
+            block = lambda b: _backend.to_numpy(self.predict(b))
+            return _data.predict_dask(X, block, self.sizes[-1], np.dtype(self.dtype_name))
+        return self.xp.concat(_data.predict_blocks(X, self.predict, self.stream_rows), axis=0)
 
     def backprop(self, X, Y):
         """BP1–BP4 for the batch: ``(grads_w, grads_b)``, each the SUM over samples of ∇C_x."""
@@ -225,19 +285,23 @@ class MLP:
 
     def cost(self, X, Y):
         """The MEAN over the batch of the per-sample cost C_x, as a Python float."""
-        X, Y = self._XY(X, Y)
+        X, Y = self._dataset(X, Y)
         return self._cost(X, Y)
 
     def _cost(self, X, Y):
+        if isinstance(X, _data.Stream):
+            return self._stream_eval(X)[0]
         zs, activations = forward(self._spec, self.weights, self.biases, X)
         return float(self.xp.mean(cost_per_sample(self._spec, zs, activations, Y)))
 
     def accuracy(self, X, Y):
         """Fraction of samples classified correctly (argmax, or a 0.5 threshold for one output)."""
-        X, Y = self._XY(X, Y)
+        X, Y = self._dataset(X, Y)
         return self._accuracy(X, Y)
 
     def _accuracy(self, X, Y):
+        if isinstance(X, _data.Stream):
+            return self._stream_eval(X)[1]
         xp = self.xp
         a = forward(self._spec, self.weights, self.biases, X)[1][-1]
         if self.sizes[-1] == 1:
@@ -246,6 +310,15 @@ class MLP:
         else:
             hits = xp.argmax(a, axis=1) == xp.argmax(Y, axis=1)
         return float(xp.mean(xp.astype(hits, self.dtype)))
+
+    def _stream_eval(self, stream):
+        """Mean cost and accuracy over a Stream in ONE read of the data (fit asks for both in turn)."""
+        params = self.weights + self.biases
+        if stream.last_eval is not None and all(a is b for a, b in zip(stream.last_eval[0], params)):
+            return stream.last_eval[1]
+        stats = stream.means(lambda Xc, Yc: (self._cost(Xc, Yc), self._accuracy(Xc, Yc)))
+        stream.last_eval = (params, stats)
+        return stats
 
     def update(self, X, Y, lr):
         """One SGD step on the batch (X, Y): p ← p − lr/len(X) · Σ_x ∇C_x.
@@ -268,7 +341,7 @@ class MLP:
         self.weights, self.biases = self._step(self.weights, self.biases, X, Y, lr)
 
     def fit(self, X, Y, *, epochs, batch_size, lr, shuffle=True, seed=None, progress=True,
-            callback=None, validation_data=None, validation_split=None, patience=None):
+            callback=None, validation_data=None, validation_split=None, patience=None, devices=None):
         """Mini-batch SGD as in network.py. Returns a history dict of per-epoch lists.
 
         ``history["cost"]`` is the mean training cost after each epoch (and
@@ -289,7 +362,17 @@ class MLP:
         synchronisation per epoch; the bad batch is found by replaying the failed epoch.
         A ``KeyboardInterrupt`` leaves the network at its last completed step and carries the
         history of the completed epochs as ``exc.history``.
+
+        X and Y may be NumPy memory maps (``np.load(path, mmap_mode="r")``) or Dask arrays: they
+        are then read ``stream_rows`` samples at a time, never whole. ``devices`` (JAX only: a list
+        of jax devices, a count, or ``"all"``) trains data-parallel: each mini-batch is sharded
+        over a device mesh, the parameters are replicated, and the batch size must split evenly
+        over the devices (docs/scale.md).
         """
+        if devices is not None:
+            return self._fit_on_mesh(devices, X, Y, epochs=epochs, batch_size=batch_size, lr=lr, shuffle=shuffle,
+                                     seed=seed, progress=progress, callback=callback, validation_data=validation_data,
+                                     validation_split=validation_split, patience=patience)
         epochs = check.check_positive("epochs", epochs, integer=True)
         batch_size = check.check_positive("batch_size", batch_size, integer=True)
         lr = check.check_positive("lr", lr)
@@ -298,7 +381,7 @@ class MLP:
         callback = check.check_callable("callback", callback)
         if patience is not None:
             patience = check.check_positive("patience", patience, integer=True)
-        X, Y = self._XY(X, Y)
+        X, Y = self._dataset(X, Y)
         X, Y, Xv, Yv = self._validation_set(X, Y, validation_data, validation_split)
         if patience is not None and Xv is None:
             raise ValueError("patience needs validation data: pass validation_data=(X_val, Y_val) or validation_split")
@@ -317,19 +400,18 @@ class MLP:
         best = None  # (val_cost, params, epoch) with early stopping
         try:
             for epoch in bar:
-                start = params
-                order = rng.permutation(n) if shuffle else None
-                for Xb, Yb in self._minibatches(X, Y, batch_size, order):
+                start, start_rng = params, copy.deepcopy(rng)  # what a replay of this epoch needs
+                for Xb, Yb in self._minibatches(X, Y, batch_size, rng if shuffle else None):
                     params = self._step(*params, Xb, Yb, lr)  # one tuple store: never half-updated
                 self.weights, self.biases = params
-                c = _training.checked_cost(self._spec, *params, X, Y)  # the epoch's one host sync
+                c = self._epoch_cost(X, Y)  # the epoch's one host synchronisation
                 if not np.isfinite(c):
                     params = start
                     self.weights, self.biases = start
-                    batches = list(self._minibatches(X, Y, batch_size, order))
+                    batches = self._minibatches(X, Y, batch_size, start_rng if shuffle else None)
                     k, params, reason = _training.locate_divergence(self, start, batches, lr)
                     self.weights, self.biases = params
-                    raise _training.divergence_error(epoch, k, len(batches), reason, lr, history)
+                    raise _training.divergence_error(epoch, k, -(-n // batch_size), reason, lr, history)
                 history["cost"].append(c)
                 if self.is_classifier:
                     history["accuracy"].append(self._accuracy(X, Y))
@@ -360,10 +442,19 @@ class MLP:
             self.weights, self.biases = params
         return history
 
+    def _epoch_cost(self, X, Y):
+        """The training cost after an epoch, NaN if any parameter is not finite."""
+        if isinstance(X, _data.Stream):  # streamed: an extra reduction is nothing next to reading the data
+            return self._cost(X, Y) if bool(self._finite(self.weights, self.biases)) else float("nan")
+        return _training.checked_cost(self._spec, self.weights, self.biases, X, Y)
+
     def _validation_set(self, X, Y, validation_data, validation_split):
         """(X_train, Y_train, X_val, Y_val); the validation pair is None without validation."""
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
+        if validation_split is not None and isinstance(X, _data.Stream):
+            raise ValueError("validation_split needs X and Y in memory; for streamed (memory-mapped, Dask or "
+                             "multi-device) data pass validation_data=(X_val, Y_val)")
         if validation_split is not None:
             f = check.check_positive("validation_split", validation_split)
             n = X.shape[0]
@@ -381,19 +472,32 @@ class MLP:
             validation_data
         ) != 2:
             raise TypeError("validation_data must be a pair (X_val, Y_val)")
+        if isinstance(X, _data.Stream) or any(_data.is_out_of_core(v) for v in validation_data):
+            return (X, Y, *self._dataset(*validation_data))  # a Stream (Y None), evaluated a piece at a time
         Xv = self._X(validation_data[0], "validation_data X")
         return X, Y, Xv, self._Y(validation_data[1], Xv.shape[0], "validation_data Y")
 
-    def _minibatches(self, X, Y, batch_size, order=None):
-        """Consecutive (X_b, Y_b) slices of one epoch, in the sample order ``order`` (a NumPy
-        permutation) if given."""
+    def _minibatches(self, X, Y, batch_size, rng=None):
+        """Consecutive (X_b, Y_b) slices of one epoch, in an order drawn from ``rng`` if given."""
+        if isinstance(X, _data.Stream):
+            yield from self._stream_minibatches(X, batch_size, rng)
+            return
         xp, n = self.xp, X.shape[0]
-        if order is not None:
-            perm = xp.asarray(order, device=self.device)
+        if rng is not None:
+            perm = xp.asarray(rng.permutation(n), device=self.device)
             X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
         for k in range(0, n, batch_size):
             stop = min(k + batch_size, n)  # the standard leaves out-of-bounds slice stops undefined
             yield X[k:stop, ...], Y[k:stop, ...]
+
+    def _stream_minibatches(self, stream, batch_size, rng):
+        """Mini-batches read from a Stream; bad data found mid-epoch restores the epoch's start."""
+        start = (self.weights, self.biases)
+        try:
+            yield from stream.batches(batch_size, rng)
+        except ValueError as exc:
+            self.weights, self.biases = start
+            raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
 
     # -- conversion ---------------------------------------------------------------------------
     def params_numpy(self):

@@ -1,0 +1,410 @@
+"""Figures of a training run: cost and accuracy per epoch, gradient norms per layer, decision
+regions of 2-D data sets, and the seed notebook's animation of the last hidden layer.
+
+Two halves:
+
+- :class:`TrainingMonitor` is a ``callback`` for :meth:`MLP.fit`. After every epoch it records
+  the test cost and accuracy, the norm of the mean gradient ∂C/∂W^l, ∂C/∂b^l of every layer
+  (``net.backprop`` on a fixed probe batch) and, when asked, the activations of the last hidden
+  layer for every sample (the animation's frames). It needs only NumPy, so ``metrics.json`` gets
+  these curves even where matplotlib is missing.
+- The plotting functions need matplotlib (``pip install "portable_bp[plots]"``). It is imported
+  lazily, inside them, and only its Agg canvas is used (no pyplot, no global backend switch), so
+  they work on a headless machine and never open a window.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import _backend
+
+INSTALL_HINT = 'pip install "portable_bp[plots]"  (matplotlib and pillow)'
+
+#: colours of the classes, shared by every figure (matplotlib's tab10)
+CLASS_COLORS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)
+
+
+def require_matplotlib():
+    """Import matplotlib's object-oriented pieces, or raise ImportError saying how to install them."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"figures need matplotlib: {INSTALL_HINT}") from exc
+
+
+def have_matplotlib():
+    try:
+        require_matplotlib()
+    except ImportError:
+        return False
+    return True
+
+
+def _figure(figsize, layout="constrained"):
+    """A matplotlib Figure on an Agg canvas (never a GUI window, no pyplot state)."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path, dpi=100):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def _color(k):
+    return CLASS_COLORS[k % len(CLASS_COLORS)]
+
+
+# -- labels ---------------------------------------------------------------------------------------
+def class_labels(Y):
+    """Integer class labels and their names for targets Y.
+
+    Y may be integer labels (N,), one-hot / probability rows (N, k), or one column (N, 1) of
+    0/1 or ±1 targets (the 1-D toy set). Returns ``(labels (N,) int, names list)``.
+    """
+    Y = np.asarray(_backend.to_numpy(Y))
+    if Y.ndim == 2 and Y.shape[1] > 1:
+        labels = np.argmax(Y, axis=1)
+        return labels, [f"class {k}" for k in range(Y.shape[1])]
+    y = Y.reshape(-1)
+    values = np.unique(y)
+    if len(values) == 2 and values[0] < 0 < values[1]:  # ±1 targets
+        labels = (y > 0).astype(np.int64)
+        return labels, [f"y = {values[0]:g}", f"y = {values[1]:+g}"]
+    if np.all(y == np.round(y)) and y.min() >= 0:
+        labels = y.astype(np.int64)
+        return labels, [f"class {k}" for k in range(int(labels.max()) + 1)]
+    labels = (y > np.median(y)).astype(np.int64)  # a regression target: split at the median
+    return labels, ["y ≤ median", "y > median"]
+
+
+# -- recording ------------------------------------------------------------------------------------
+class TrainingMonitor:
+    """A ``callback(epoch, net, history)`` for :meth:`MLP.fit` that records what the figures show.
+
+    It records "epoch 0" (the untrained network) when it is made, then one entry per epoch:
+    ``epochs``, ``train_cost``, ``test_cost``, ``train_accuracy``, ``test_accuracy`` (classifiers),
+    ``grad_norm_w[l]`` / ``grad_norm_b[l]`` — the Frobenius norm of the MEAN gradient
+    (1/m) Σ_x ∂C_x/∂W^l over a fixed probe batch of ``grad_samples`` training samples, from
+    ``net.backprop`` (BP1–BP4) — and, with ``frames=True``, the activations of the last hidden layer
+    for up to ``frame_samples`` training samples every ``frame_every`` epochs (and at
+    ``total_epochs``, when given) for :func:`animate_hidden`.
+
+    >>> mon = TrainingMonitor(net, X_train, y_train, X_test, y_test, frames=True)
+    >>> net.fit(X_train, y_train, epochs=30, batch_size=10, lr=0.5, callback=mon)
+    """
+
+    def __init__(self, net, X_train, Y_train, X_test=None, Y_test=None, *, frames=False, frame_every=1,
+                 frame_samples=1000, grad_samples=256, total_epochs=None):
+        if isinstance(frame_every, bool) or not isinstance(frame_every, (int, np.integer)) or frame_every < 1:
+            raise ValueError(f"frame_every must be a positive integer (epochs between frames); got {frame_every!r}")
+        if frames and net.n_layers < 2:
+            raise ValueError(f"the animation shows the last hidden layer, and {net.sizes} has no hidden layer")
+        self.frame_every, self.total_epochs, self.want_frames = int(frame_every), total_epochs, bool(frames)
+        self.sizes = list(net.sizes)
+        self.loss, self.classifier = net.loss, net.is_classifier
+        self._X, self._Y = net._XY(X_train, Y_train)
+        self._test = None if X_test is None else net._XY(X_test, Y_test)
+        n = self._X.shape[0]
+        self._Xg, self._Yg = self._X[: min(grad_samples, n), ...], self._Y[: min(grad_samples, n), ...]
+        self._Xf = self._X[: min(frame_samples, n), ...]
+        self.frame_labels, self.class_names = class_labels(_backend.to_numpy(self._Y[: min(frame_samples, n), ...]))
+        self.epochs, self.train_cost, self.test_cost = [], [], []
+        self.train_accuracy, self.test_accuracy = [], []
+        self.grad_norm_w = [[] for _ in range(net.n_layers)]
+        self.grad_norm_b = [[] for _ in range(net.n_layers)]
+        self.frames = []  # (epoch, train cost, train accuracy or None, activations (N, n_hidden))
+        self._record(net, None)
+
+    def __call__(self, epoch, net, history):
+        self._record(net, history)
+
+    def _record(self, net, history):
+        epoch = len(self.epochs)
+        self.epochs.append(epoch)
+        if history is None:
+            cost = net._cost(self._X, self._Y)
+            acc = net._accuracy(self._X, self._Y) if self.classifier else None
+        else:  # fit has just measured them on the whole training set
+            cost = history["cost"][-1]
+            acc = history["accuracy"][-1] if self.classifier else None
+        self.train_cost.append(cost)
+        if self.classifier:
+            self.train_accuracy.append(acc)
+        if self._test is not None:
+            self.test_cost.append(net._cost(*self._test))
+            if self.classifier:
+                self.test_accuracy.append(net._accuracy(*self._test))
+        m = self._Xg.shape[0]
+        grads_w, grads_b = net.backprop(self._Xg, self._Yg)
+        for l, (gw, gb) in enumerate(zip(grads_w, grads_b)):
+            self.grad_norm_w[l].append(float(np.linalg.norm(_backend.to_numpy(gw))) / m)
+            self.grad_norm_b[l].append(float("nan") if gb is None else float(np.linalg.norm(_backend.to_numpy(gb))) / m)
+        last = self.total_epochs is not None and epoch == self.total_epochs
+        if self.want_frames and (epoch % self.frame_every == 0 or last):
+            hidden = net.forward(self._Xf)[1][-2]  # activations[-2] = a^{L-1}, the last hidden layer
+            self.frames.append((epoch, cost, acc, _backend.to_numpy(hidden).astype(np.float32)))
+
+    def as_dict(self):
+        """The recorded curves as plain lists (for metrics.json)."""
+        out = {"epochs": self.epochs, "train_cost": self.train_cost, "grad_norm_w": self.grad_norm_w,
+               "grad_norm_b": self.grad_norm_b, "grad_probe_samples": int(self._Xg.shape[0])}
+        if self._test is not None:
+            out["test_cost"] = self.test_cost
+        if self.classifier:
+            out["train_accuracy"] = self.train_accuracy
+            if self._test is not None:
+                out["test_accuracy"] = self.test_accuracy
+        return out
+
+
+# -- static figures -------------------------------------------------------------------------------
+def plot_costs(monitor, path, title=None):
+    """Mean cost per epoch on the training and test sets (log scale) and, for a classifier, accuracy."""
+    two = monitor.classifier
+    fig = _figure((10, 4.2) if two else (6, 4.2))
+    axes = fig.subplots(1, 2) if two else [fig.subplots()]
+    ax = axes[0]
+    ax.plot(monitor.epochs, monitor.train_cost, "-o", ms=3, label="train", color=_color(0))
+    if monitor.test_cost:
+        ax.plot(monitor.epochs, monitor.test_cost, "-s", ms=3, label="test (held out)", color=_color(1))
+    if min(monitor.train_cost + monitor.test_cost) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_ylabel(f"mean cost C ({monitor.loss})")
+    ax.set_title("Cost per epoch")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if two:
+        ax = axes[1]
+        ax.plot(monitor.epochs, monitor.train_accuracy, "-o", ms=3, label="train", color=_color(0))
+        if monitor.test_accuracy:
+            ax.plot(monitor.epochs, monitor.test_accuracy, "-s", ms=3, label="test (held out)", color=_color(1))
+            ax.set_title(f"Accuracy per epoch (final test: {monitor.test_accuracy[-1]:.1%})")
+        else:
+            ax.set_title("Accuracy per epoch")
+        ax.set_xlabel("epoch (0 = before training)")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(min(0.5, *monitor.train_accuracy, *(monitor.test_accuracy or [1])) - 0.02, 1.01)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_grad_norms(monitor, path, title=None):
+    """‖(1/m) Σ_x ∂C_x/∂W^l‖ (solid) and ‖(1/m) Σ_x ∂C_x/∂b^l‖ (dashed) per layer and epoch."""
+    fig = _figure((6.5, 4.2))
+    ax = fig.subplots()
+    sizes = monitor.sizes
+    for l, (nw, nb) in enumerate(zip(monitor.grad_norm_w, monitor.grad_norm_b)):
+        c = _color(l)
+        ax.plot(monitor.epochs, nw, "-", color=c, label=rf"$\partial C/\partial W^{{{l + 1}}}$ "
+                f"({sizes[l]}→{sizes[l + 1]})")
+        if not np.all(np.isnan(nb)):
+            ax.plot(monitor.epochs, nb, "--", color=c, label=rf"$\partial C/\partial b^{{{l + 1}}}$")
+    values = np.array([v for row in monitor.grad_norm_w + monitor.grad_norm_b for v in row], dtype=float)
+    if np.all(values[np.isfinite(values)] > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_ylabel(f"norm of the mean gradient (probe batch of {monitor._Xg.shape[0]})")
+    ax.set_title(title or "Gradient norm per layer (BP3, BP4)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", ncol=2 if len(sizes) > 4 else 1)
+    return _save(fig, path)
+
+
+def plot_decision_regions(net, X, Y, path, X_test=None, Y_test=None, title=None, resolution=200):
+    """The network's output over the plane of a 2-D data set, its decision boundary, and the data.
+
+    One output unit: the output a^L as a colour from class 0's colour to class 1's, with the
+    boundary (a^L = 0.5, or 0 for a tanh/identity output) drawn in black. Several outputs: each
+    point of the plane coloured by the class of the largest output.
+    """
+    if net.sizes[0] != 2:
+        raise ValueError(f"decision regions need 2-D inputs; this network takes {net.sizes[0]} features")
+    from matplotlib.colors import LinearSegmentedColormap, ListedColormap
+    from matplotlib.lines import Line2D
+
+    X = np.asarray(_backend.to_numpy(X), dtype=float)
+    labels, names = class_labels(Y)
+    points = [X] if X_test is None else [X, np.asarray(_backend.to_numpy(X_test), dtype=float)]
+    lo, hi = np.min(np.vstack(points), axis=0), np.max(np.vstack(points), axis=0)
+    pad = 0.1 * (hi - lo) + 1e-9
+    g1, g2 = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
+    out = _backend.to_numpy(net.predict(np.c_[g1.ravel(), g2.ravel()])).astype(float)
+    fig = _figure((6.5, 5.5))
+    ax = fig.subplots()
+    handles = []
+    if out.shape[1] == 1:
+        a = out[:, 0].reshape(g1.shape)
+        if net.output_activation == "sigmoid":
+            vmin, vmax, level = 0.0, 1.0, 0.5
+        elif net.output_activation == "tanh":
+            vmin, vmax, level = -1.0, 1.0, 0.0
+        else:
+            vmin, vmax, level = float(a.min()), float(a.max()), 0.0
+        cmap = LinearSegmentedColormap.from_list("two", [_color(0), "#ffffff", _color(1)])
+        filled = ax.contourf(g1, g2, a, levels=np.linspace(vmin, vmax, 21), cmap=cmap, alpha=0.45, extend="both")
+        fig.colorbar(filled, ax=ax, label="network output $a^L$")
+        if a.min() < level < a.max():
+            ax.contour(g1, g2, a, levels=[level], colors="k", linewidths=1.5)
+            handles.append(Line2D([], [], color="k", lw=1.5, label=f"decision boundary ($a^L$ = {level:g})"))
+    else:
+        k = out.shape[1]
+        cls = np.argmax(out, axis=1).reshape(g1.shape)
+        cmap = ListedColormap([_color(c) for c in range(k)])
+        ax.contourf(g1, g2, cls, levels=np.arange(k + 1) - 0.5, cmap=cmap, alpha=0.3)
+        ax.contour(g1, g2, cls, levels=np.arange(k) + 0.5, colors="k", linewidths=1)
+        handles.append(Line2D([], [], color="k", lw=1, label="decision boundaries"))
+    for c in np.unique(labels):
+        m = labels == c
+        ax.scatter(X[m, 0], X[m, 1], s=12, color=_color(c), edgecolors="white", linewidths=0.3,
+                   label=f"{names[c]} (train)")
+    title_acc = ""
+    if X_test is not None:
+        Xt = points[1]
+        lt, _ = class_labels(Y_test)
+        for c in np.unique(lt):
+            m = lt == c
+            ax.scatter(Xt[m, 0], Xt[m, 1], s=22, marker="^", color=_color(c), edgecolors="k", linewidths=0.5,
+                       label=f"{names[c] if c < len(names) else f'class {c}'} (test)")
+        if net.is_classifier or net.sizes[-1] == 1:
+            title_acc = f" — test accuracy {net.accuracy(X_test, Y_test):.1%}"
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title or f"Decision regions of {net.sizes}{title_acc}")
+    fig.legend(handles=ax.get_legend_handles_labels()[0] + handles, loc="outside lower center", fontsize="small",
+               ncol=3)
+    return _save(fig, path)
+
+
+# -- the animation --------------------------------------------------------------------------------
+def project_frames(frames, dims=2):
+    """Coordinates to draw for each frame's hidden activations, with ONE projection for all frames.
+
+    Up to 3 units are drawn as they are. More units are projected on the first ``dims`` principal
+    axes of the LAST frame (the trained representation); the same centre and axes are applied to
+    every earlier frame, so motion in the animation is motion of the representation, not of the
+    projection. Returns ``(coords list, axis labels)``.
+    """
+    acts = [np.asarray(h, dtype=np.float64) for h in frames]
+    k = acts[0].shape[1]
+    if k <= 3:
+        return acts, [f"hidden unit {j + 1} activation" for j in range(k)]
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3 for a projection of {k} hidden units; got {dims!r}")
+    final = acts[-1]
+    centre = final.mean(axis=0)
+    _, s, vt = np.linalg.svd(final - centre, full_matrices=False)
+    axes = vt[:dims].T
+    share = s**2 / max(np.sum(s**2), np.finfo(float).tiny)
+    labels = [f"PC{j + 1} of the final frame ({share[j]:.0%} of its variance)" for j in range(dims)]
+    return [(h - centre) @ axes for h in acts], labels
+
+
+def animate_hidden(monitor, path, fps=4, dims=2, title=None, dpi=80, hold_seconds=1.5, elev=20, azim=-60):
+    """Write the GIF of the last hidden layer's activations, one frame per recorded epoch.
+
+    Every sample is a dot coloured by its label. 1 unit: the activation on the x axis (the y axis
+    only spreads the dots); 2 units: a plane; 3 units: a 3-D scatter; more: a projection fixed across
+    frames (:func:`project_frames`). The axis limits are fixed too. The last frame is held for
+    ``hold_seconds``. Uses matplotlib's Pillow writer.
+    """
+    from matplotlib.animation import PillowWriter
+
+    if not monitor.frames:
+        raise ValueError("no frames were recorded: make the TrainingMonitor with frames=True")
+    epochs = [f[0] for f in monitor.frames]
+    coords, axis_labels = project_frames([f[3] for f in monitor.frames], dims=dims)
+    labels, names = monitor.frame_labels, monitor.class_names
+    n_units = monitor.frames[0][3].shape[1]
+    d = coords[0].shape[1]
+    if d == 1:  # spread the dots vertically by label (plus jitter) so the classes can be seen
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, size=len(labels)) + labels
+        coords = [np.c_[c, jitter] for c in coords]
+        axis_labels = axis_labels + ["label (+ jitter)"]
+    allc = np.vstack(coords)
+    lo, hi = allc.min(axis=0), allc.max(axis=0)
+    pad = 0.05 * (hi - lo) + 1e-6
+    lo, hi = lo - pad, hi + pad
+    three_d = coords[0].shape[1] == 3
+    fig = _figure((7.2, 5.6), layout=None)  # one fixed layout for every frame (and half the drawing time)
+    fig.subplots_adjust(left=0.0 if three_d else 0.1, right=0.84, bottom=0.1, top=0.88)
+    ax = fig.add_subplot(projection="3d") if three_d else fig.add_subplot()
+    # one line of markers per class, created once; each frame only moves the markers
+    artists = []
+    for k in np.unique(labels):
+        m = labels == k
+        label = names[k] if k < len(names) else f"class {k}"
+        (line,) = ax.plot(*[coords[0][m, j] for j in range(coords[0].shape[1])], ls="", marker="o", ms=3,
+                          alpha=0.7, color=_color(k), label=label)
+        artists.append((m, line))
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_xlabel(axis_labels[0], fontsize="small")
+    ax.set_ylabel(axis_labels[1], fontsize="small")
+    if three_d:
+        ax.set_zlim(lo[2], hi[2])
+        ax.set_zlabel(axis_labels[2], fontsize="small")
+        ax.view_init(elev=elev, azim=azim)
+    else:
+        ax.grid(True, alpha=0.3)
+    fig.legend(loc="center right", fontsize="small", markerscale=1.5, title="label")
+    heading = title or f"Last hidden layer ({n_units} units) of {monitor.sizes}"
+    writer = PillowWriter(fps=fps)
+    order = list(range(len(coords))) + [len(coords) - 1] * max(0, int(round(hold_seconds * fps)))
+    with writer.saving(fig, path, dpi=dpi):
+        for i in order:
+            c = coords[i]
+            for m, line in artists:
+                if three_d:
+                    line.set_data_3d(c[m, 0], c[m, 1], c[m, 2])
+                else:
+                    line.set_data(c[m, 0], c[m, 1])
+            _, cost, acc, _ = monitor.frames[i]
+            stats = f"epoch {epochs[i]} · train cost {cost:.4g}"
+            if acc is not None:
+                stats += f" · train accuracy {acc:.1%}"
+            ax.set_title(f"{heading}\n{stats}", fontsize="medium")
+            writer.grab_frame()
+    return path
+
+
+# -- everything for a run -------------------------------------------------------------------------
+def write_run_figures(out_dir, net, monitor, X_train, Y_train, X_test=None, Y_test=None, *, animate=False,
+                      fps=4, dataset=None):
+    """cost.png, grad_norms.png, decision_regions.png (2-D inputs) and hidden.gif (``animate``) in out_dir.
+
+    Returns the list of paths written. Raises ImportError (with the install command) without matplotlib.
+    """
+    require_matplotlib()
+    name = f" on {dataset}" if dataset else ""
+    written = [
+        plot_costs(monitor, os.path.join(out_dir, "cost.png"), title=f"{net.sizes}, {net.activation}/"
+                   f"{net.output_activation}, {net.loss}{name}"),
+        plot_grad_norms(monitor, os.path.join(out_dir, "grad_norms.png"),
+                        title=f"Gradient norm per layer — {net.sizes}{name}"),
+    ]
+    if net.sizes[0] == 2:
+        written.append(plot_decision_regions(net, X_train, Y_train, os.path.join(out_dir, "decision_regions.png"),
+                                             X_test, Y_test))
+    if animate:
+        written.append(animate_hidden(monitor, os.path.join(out_dir, "hidden.gif"), fps=fps))
+    return written
