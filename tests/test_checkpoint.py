@@ -239,7 +239,7 @@ def _foreign_files():
         "text": (b"just some text\n", "not an .npz"),
         "pickle": (pickle.dumps({"W1": [[1.0]]}), "not an .npz"),
         "npy": (npy.getvalue(), "single .npy array"),
-        "plain npz": (plain.getvalue(), "no 'portable_bp_meta' entry"),
+        "plain npz": (plain.getvalue(), "no .portable_bp_meta. entry.*MLP.from_params"),
         "pickled objects": (objects.getvalue(), "pickled Python objects"),
     }
 

@@ -257,7 +257,7 @@ def _x_corruptions(n, n_in):
         st.just(np.float64(1.0)),
         st.just(ok.astype(np.complex128)),
         st.just(np.full((n, n_in), "a")),
-        st.sampled_from([None, {"x": 1}, "data", [[1.0] * n_in, [1.0]], object()]),
+        st.sampled_from([None, {"x": 1}, "data", [[1.0] * (n_in + 1), [1.0]], object()]),
         hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=4, max_side=4)).filter(
             lambda a: not (a.ndim == 2 and a.shape[1] == n_in and a.size and np.isfinite(a).all())
             and not (a.ndim == 1 and a.shape == (n_in,) and np.isfinite(a).all())

@@ -168,7 +168,11 @@ def _read(path):
         raise bad(f"the archive is corrupt or truncated ({type(exc).__name__}: {exc})") from None
 
     if META_KEY not in arrays:
-        raise bad(f"it has no {META_KEY!r} entry (entries: {sorted(arrays)[:8]}); it was not written by net.save")
+        hint = ""
+        if "W1" in arrays:  # the plain weights.npz of portable-bp train before checkpoints
+            hint = "; for plain W1, b1, ... arrays use MLP.from_params([f['W1'], ...], [f['b1'], ...], ...)"
+        raise bad(f"it has no {META_KEY!r} entry (entries: {sorted(arrays)[:8]}); it was not written by "
+                  f"net.save{hint}")
     raw = arrays.pop(META_KEY)
     if raw.ndim != 0 or raw.dtype.kind != "U":
         raise bad(f"its {META_KEY!r} entry is not a string")
