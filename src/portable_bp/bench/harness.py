@@ -1,0 +1,397 @@
+"""Run the benchmark matrix: portable_bp backends × dtypes × kernels × ops over a size ladder,
+the peers on the same networks and data, and a GEMM rate per backend and dtype."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _backend
+from ..mlp import MLP, init_params
+from . import peers as peers_mod
+from .timing import measure, syncer
+
+KERNELS = ("matmul", "einsum", "stacked", "loop")
+OPS = ("forward", "backprop", "step")
+CPU_BACKENDS = ("numpy", "array_api_strict", "jax", "torch")
+GPU_BACKENDS = ("cupy", "jax", "torch")
+LR = 1e-3  # small enough for thousands of timed steps on the same batch without saturating
+
+
+@dataclass(frozen=True)
+class Case:
+    """A network shape and a batch size."""
+
+    sizes: tuple
+    n: int
+
+    @property
+    def label(self):
+        return f"[{','.join(map(str, self.sizes))}] N={self.n}"
+
+    @property
+    def shape(self):
+        return "[" + ",".join(map(str, self.sizes)) + "]"
+
+    @property
+    def weight_products(self):
+        """Σ_l n_l n_{l-1}: the multiply-adds of one sample through all layers."""
+        return sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def flops(self, op):
+        """Floating-point operations of the matrix products of ``op`` (multiply + add = 2).
+
+        forward: Z^l = A^{l-1} W^lᵀ, 2·N·Σ n_l n_{l-1}. backprop and step add BP4 (Δᵀ A, the same
+        again) and BP2 (Δ W) for every layer but the first (no gradient w.r.t. the input is
+        formed): 6·N·Σ n_l n_{l-1} − 2·N·n_1·n_0. The SGD update itself is O(parameters).
+        """
+        fwd = 2 * self.n * self.weight_products
+        if op == "forward":
+            return fwd
+        return 3 * fwd - 2 * self.n * self.sizes[0] * self.sizes[1]
+
+    def stack_bytes(self, itemsize):
+        """Largest (N, n_l, n_{l-1}) outer-product stack the stacked kernel builds for BP4."""
+        return self.n * max(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])) * itemsize
+
+
+#: the issue's ladder, plus [784,256,10] N=128 where a target is set
+DEFAULT_CASES = (
+    Case((2, 3, 3, 1), 50),
+    Case((2, 3, 3, 1), 1000),
+    Case((784, 100, 10), 64),
+    Case((784, 100, 10), 1000),
+    Case((784, 256, 10), 128),
+    Case((784, 1024, 1024, 10), 512),
+)
+QUICK_CASES = (Case((2, 3, 3, 1), 50), Case((784, 100, 10), 64))
+
+
+def parse_cases(text):
+    """``"2,3,3,1:50,1000;784,100,10:64"`` -> Cases (one per network and batch size)."""
+    cases = []
+    for chunk in text.split(";"):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        try:
+            net, ns = chunk.split(":")
+            sizes = tuple(int(s) for s in net.split(","))
+            batch = [int(s) for s in ns.split(",")]
+        except ValueError:
+            raise ValueError(f"--sizes expects 'n0,n1,...:N1,N2;...' e.g. '2,3,3,1:50,1000'; got {chunk!r}") from None
+        if len(sizes) < 2 or min(sizes) < 1 or min(batch) < 1:
+            raise ValueError(f"--sizes: widths and batch sizes must be positive; got {chunk!r}")
+        cases += [Case(sizes, n) for n in batch]
+    if not cases:
+        raise ValueError("--sizes named no network")
+    return cases
+
+
+@dataclass
+class Config:
+    backends: list
+    dtypes: list
+    kernels: list
+    ops: list
+    peers: list
+    cases: list
+    gpu: bool = False
+    repeats: int = 5
+    min_time: float = 0.05
+    warmup: int = 2
+    max_stack_mb: float = 1024.0
+    max_loop_products: float = 1e8
+    gemm_n: int = 1024
+    seed: int = 0
+    log: object = print
+    skipped_backends: dict = field(default_factory=dict)
+
+
+@dataclass
+class Problem:
+    """One network and batch, as NumPy float64 arrays every peer and backend starts from."""
+
+    sizes: tuple
+    dtype: str
+    X: np.ndarray
+    Y: np.ndarray
+    labels: np.ndarray
+    weights: list
+    biases: list
+    lr: float = LR
+
+    @property
+    def softmax(self):
+        return self.sizes[-1] > 1
+
+
+def make_problem(case, dtype, seed=0):
+    rng = np.random.default_rng(seed + 1)
+    n_out = case.sizes[-1]
+    X = rng.standard_normal((case.n, case.sizes[0]))
+    labels = rng.integers(0, max(n_out, 2), size=case.n)
+    Y = np.eye(n_out)[labels] if n_out > 1 else labels[:, None].astype(np.float64)
+    weights, biases = init_params(list(case.sizes), "scaled_normal", seed)
+    return Problem(case.sizes, dtype, X, Y, labels, weights, biases)
+
+
+def device_for(backend, gpu):
+    """The ``device=`` portable_bp gets for a backend in CPU or GPU mode (None: its default)."""
+    if gpu:
+        return {"jax": "gpu", "torch": "cuda"}.get(backend)
+    return {"jax": "cpu", "torch": "cpu"}.get(backend)
+
+
+def backend_problem(backend, gpu):
+    """Why ``backend`` cannot be benchmarked in this mode (None if it can)."""
+    reason = _backend.unavailable_reason(backend)
+    if reason is not None:
+        return f"unavailable: {reason}"
+    if gpu and backend in ("numpy", "array_api_strict"):
+        return "CPU-only backend (GPU mode)"
+    if not gpu and backend == "cupy":
+        return "GPU-only backend (CPU mode)"
+    try:
+        xp = _backend.namespace(backend)
+        xp.asarray([1.0], device=_backend.default_device(backend, device_for(backend, gpu)))
+    except Exception as exc:
+        return f"no {'GPU' if gpu else 'CPU'} device: {type(exc).__name__}: {exc}"
+    return None
+
+
+def skip_reason(case, backend, kernel, dtype, cfg):
+    """Why this kernel is not run on this case (None: run it)."""
+    if kernel == "einsum" and backend == "array_api_strict":
+        return "n/a: the array API standard has no einsum"
+    if kernel == "stacked":
+        mb = case.stack_bytes(np.dtype(dtype).itemsize) / 2**20
+        if mb > cfg.max_stack_mb:
+            return f"skipped: its (N, n_l, n_l-1) stack is {mb:,.0f} MB (> {cfg.max_stack_mb:,.0f} MB)"
+    if kernel == "loop":
+        products = case.n * case.weight_products
+        if products > cfg.max_loop_products:
+            return (f"skipped: N·Σ n_l·n_l-1 = {products:.1e} multiply-adds as per-sample "
+                    f"matrix-vector products (> {cfg.max_loop_products:.0e})")
+    return None
+
+
+def _gflops(flops, seconds):
+    return flops / seconds / 1e9 if seconds > 0 else float("nan")
+
+
+def gemm_rate(backend, dtype, gpu, cfg):
+    """GFLOP/s of one square n×n @ n×n product on this backend and dtype (2n³ FLOPs)."""
+    n = cfg.gemm_n
+    xp = _backend.namespace(backend)
+    device = _backend.default_device(backend, device_for(backend, gpu))
+    rng = np.random.default_rng(cfg.seed)
+    dt = _backend.resolve_dtype(xp, dtype, backend)
+    A = xp.asarray(rng.standard_normal((n, n)), dtype=dt, device=device)
+    B = xp.asarray(rng.standard_normal((n, n)), dtype=dt, device=device)
+    t = measure(lambda: A @ B, syncer(backend, gpu), repeats=cfg.repeats, min_time=cfg.min_time,
+                warmup=cfg.warmup)
+    return dict(backend=backend, dtype=dtype, n=n, flops=2 * n**3, gflops=_gflops(2 * n**3, t["median_s"]), **t)
+
+
+def bench_portable_bp(case, problem, backend, kernel, gpu, cfg):
+    """Time forward, backprop and update of one portable_bp network; a list of result dicts."""
+    net = MLP.from_params(problem.weights, problem.biases, activation="sigmoid",
+                          output_activation="softmax" if problem.softmax else "sigmoid",
+                          loss="cross_entropy", backend=backend, device=device_for(backend, gpu),
+                          dtype=problem.dtype, kernel=kernel)
+    xp = net.xp
+    X = xp.asarray(problem.X, dtype=net.dtype, device=net.device)
+    Y = xp.asarray(problem.Y, dtype=net.dtype, device=net.device)
+    sync = syncer(backend, gpu)
+    calls = {
+        "forward": lambda: net.forward(X)[1][-1],
+        "backprop": lambda: net.backprop(X, Y),
+        "step": lambda: net.update(X, Y, problem.lr).weights,
+    }
+    out = []
+    for op in cfg.ops:
+        t = measure(calls[op], sync, repeats=cfg.repeats, min_time=cfg.min_time, warmup=cfg.warmup)
+        out.append(dict(op=op, flops=case.flops(op), gflops=_gflops(case.flops(op), t["median_s"]), **t))
+    return out
+
+
+def run(cfg):
+    """Run everything in ``cfg``; returns the results dict (no files written)."""
+    log = cfg.log
+    backends = []
+    for b in cfg.backends:
+        why = backend_problem(b, cfg.gpu)
+        if why is None:
+            backends.append(b)
+        else:
+            cfg.skipped_backends[b] = why
+            log(f"  backend {b}: {why}")
+    results = {"gemm": [], "portable_bp": [], "peers": [], "skipped_backends": dict(cfg.skipped_backends)}
+
+    gemm = {}
+    for backend in backends:
+        for dtype in cfg.dtypes:
+            g = gemm_rate(backend, dtype, cfg.gpu, cfg)
+            gemm[backend, dtype] = g["gflops"]
+            results["gemm"].append(g)
+            log(f"  GEMM {backend:<16} {dtype}  n={g['n']}: {g['gflops']:8.1f} GFLOP/s")
+
+    for case in cfg.cases:
+        for dtype in cfg.dtypes:
+            problem = make_problem(case, dtype, cfg.seed)
+            base = dict(sizes=list(case.sizes), n=case.n, dtype=dtype)
+            for backend in backends:
+                for kernel in cfg.kernels:
+                    row = dict(base, backend=backend, kernel=kernel)
+                    why = skip_reason(case, backend, kernel, dtype, cfg)
+                    if why is not None:
+                        results["portable_bp"].append(dict(row, skipped=why))
+                        continue
+                    try:
+                        timings = bench_portable_bp(case, problem, backend, kernel, cfg.gpu, cfg)
+                    except Exception as exc:  # report, keep going
+                        results["portable_bp"].append(dict(row, skipped=f"failed: {type(exc).__name__}: {exc}"))
+                        log(f"  {case.label} {dtype} {backend}/{kernel}: FAILED {exc}")
+                        continue
+                    for t in timings:
+                        rate = gemm.get((backend, dtype))
+                        frac = t["gflops"] / rate if rate else None
+                        results["portable_bp"].append(dict(row, **t, gemm_fraction=frac))
+                    step = {t["op"]: t["median_s"] for t in timings}
+                    log(f"  {case.label:<28} {dtype} {backend:>16}/{kernel:<7} "
+                        + "  ".join(f"{op} {_fmt_time(s)}" for op, s in step.items()))
+            for name in cfg.peers:
+                factory, compare, _ = peers_mod.PEERS[name]
+                row = dict(base, peer=name, compare_backend=compare[1] if cfg.gpu else compare[0])
+                if name == "notebook-stacked":
+                    why = skip_reason(case, "numpy", "stacked", dtype, cfg)
+                elif name == "network.py":
+                    why = skip_reason(case, "numpy", "loop", dtype, cfg)
+                else:
+                    why = None
+                if why is not None:
+                    results["peers"].append(dict(row, skipped=why))
+                    continue
+                try:
+                    step = factory(problem, gpu=cfg.gpu)
+                    peer_backend = {"torch-autograd": "torch", "jax-grad-jit": "jax"}.get(
+                        name, "cupy" if cfg.gpu else "numpy")
+                    t = measure(step, syncer(peer_backend, cfg.gpu), repeats=cfg.repeats,
+                                min_time=cfg.min_time, warmup=cfg.warmup)
+                except peers_mod.Unavailable as exc:
+                    results["peers"].append(dict(row, skipped=f"unavailable: {exc}"))
+                    continue
+                except Exception as exc:
+                    results["peers"].append(dict(row, skipped=f"failed: {type(exc).__name__}: {exc}"))
+                    log(f"  {case.label} {dtype} peer {name}: FAILED {exc}")
+                    continue
+                flops = case.flops("step")
+                rate = gemm.get((row["compare_backend"], dtype))
+                g = _gflops(flops, t["median_s"])
+                results["peers"].append(dict(row, op="step", flops=flops, gflops=g,
+                                             gemm_fraction=g / rate if rate else None, **t))
+                log(f"  {case.label:<28} {dtype} {'peer':>16}/{name:<16} step {_fmt_time(t['median_s'])}")
+    add_ratios(results, cfg.gpu)
+    results["targets"] = evaluate_targets(results, cfg.gpu)
+    return results
+
+
+def _fmt_time(s):
+    if s is None or not math.isfinite(s):
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def _pbp_time(results, sizes, n, dtype, backend, kernel="matmul", op="step"):
+    for r in results["portable_bp"]:
+        if (r["sizes"] == list(sizes) and r["n"] == n and r["dtype"] == dtype and r["backend"] == backend
+                and r["kernel"] == kernel and r.get("op") == op and "skipped" not in r):
+            return r["median_s"]
+    return None
+
+
+def add_ratios(results, gpu):
+    """Each peer's time over portable_bp's (matmul kernel, step), on the reference array backend
+    (numpy on CPU, cupy on GPU) and on the peer's own backend: > 1 means portable_bp is faster."""
+    reference = "cupy" if gpu else "numpy"
+    for r in results["peers"]:
+        if "skipped" in r:
+            continue
+        for key, backend in (("ratio_vs_reference", reference), ("ratio_vs_same_backend", r["compare_backend"])):
+            t = _pbp_time(results, r["sizes"], r["n"], r["dtype"], backend) if backend else None
+            r[key] = r["median_s"] / t if t else None
+        r["reference_backend"] = reference
+
+
+def _target(results, name, text, case, dtype, value, limit, better, how):
+    if value is None:
+        return dict(target=name, text=text, case=case, dtype=dtype, value=None, limit=limit, met=None,
+                    how=how, note="not measured in this run")
+    met = value >= limit if better == "higher" else value <= limit
+    return dict(target=name, text=text, case=case, dtype=dtype, value=value, limit=limit, met=bool(met), how=how)
+
+
+def _peer_time(results, peer, sizes, n, dtype):
+    for r in results["peers"]:
+        if r["peer"] == peer and r["sizes"] == list(sizes) and r["n"] == n and r["dtype"] == dtype:
+            return r.get("median_s")
+    return None
+
+
+def _div(a, b):
+    return a / b if a is not None and b else None
+
+
+def evaluate_targets(results, gpu):
+    """The issue's targets, measured: each a value, its limit and whether it is met."""
+    out = []
+    pairs = sorted({(tuple(r["sizes"]), r["n"]) for r in results["portable_bp"] + results["peers"]})
+    dtypes = sorted({r["dtype"] for r in results["portable_bp"] + results["peers"]})
+    ref = "cupy" if gpu else "numpy"
+    for dtype in dtypes:
+        if not gpu:
+            m = (784, 100, 10)
+            for backend in ("numpy", "torch", "jax", "array_api_strict"):
+                stacked = _pbp_time(results, m, 1000, dtype, backend, "stacked", "backprop")
+                matmul = _pbp_time(results, m, 1000, dtype, backend, "matmul", "backprop")
+                if backend != "numpy" and (stacked is None or matmul is None):
+                    continue
+                out.append(_target(results, "T1 matmul vs stacked", "backprop: stacked time / matmul time ≥ 20",
+                                   "[784,100,10] N=1000", dtype, _div(stacked, matmul), 20.0, "higher",
+                                   f"{backend} backend"))
+        for sizes, n, limit in (((784, 100, 10), 64, 1.25), ((2, 3, 3, 1), 50, 2.0)):
+            value = _div(_pbp_time(results, sizes, n, dtype, ref), _peer_time(results, "handwritten", sizes, n, dtype))
+            out.append(_target(results, "T2 array-API cost", f"{ref}-backend step / hand-written step ≤ {limit}",
+                               f"[{','.join(map(str, sizes))}] N={n}", dtype, value, limit, "lower", f"{ref} backend"))
+        sizes = (784, 256, 10)
+        value = _div(_pbp_time(results, sizes, 128, dtype, ref),
+                     _peer_time(results, "torch-autograd", sizes, 128, dtype))
+        out.append(_target(results, "T3 vs PyTorch", f"{ref}-backend step / torch eager autograd step ≤ 1",
+                           "[784,256,10] N=128", dtype, value, 1.0, "lower", f"{ref} backend"))
+        for sizes, n in pairs:
+            value = _div(_pbp_time(results, sizes, n, dtype, "jax"),
+                         _peer_time(results, "jax-grad-jit", sizes, n, dtype))
+            if value is not None:
+                out.append(_target(results, "T4 vs jax.grad+jit", "jax-backend step / jax.grad+jax.jit step ≤ 1.2",
+                                   f"[{','.join(map(str, sizes))}] N={n}", dtype, value, 1.2, "lower", "jax backend"))
+        wide = (784, 1024, 1024, 10)
+        if dtype == "float32":
+            limit = 0.6 if gpu else 0.8
+            for backend in (("cupy", "jax", "torch") if gpu else ("numpy", "torch", "jax")):
+                frac = None
+                for r in results["portable_bp"]:
+                    if (r["sizes"] == list(wide) and r["n"] == 512 and r["dtype"] == dtype and r["backend"] == backend
+                            and r["kernel"] == "matmul" and r.get("op") == "step" and "skipped" not in r):
+                        frac = r["gemm_fraction"]
+                if frac is None and backend != ref:
+                    continue
+                out.append(_target(results, "T5 GEMM limit", f"step GFLOP/s / measured GEMM GFLOP/s ≥ {limit}",
+                                   "[784,1024,1024,10] N=512", dtype, frac, limit, "higher", f"{backend} backend"))
+    return out

@@ -1,0 +1,63 @@
+"""Timing: warm-up, a calibrated inner loop, the median of repeats with min and max.
+
+Every call is followed by ``sync(result)``, which waits for asynchronous work (JAX's
+``block_until_ready``, a CUDA stream synchronisation for CuPy and PyTorch on a GPU) before the
+clock is read, so a time is the time of finished work, never of a queued launch. JAX's compile
+time falls in the warm-up calls, which are not timed.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+
+from .. import _backend
+
+
+def syncer(backend, gpu=False):
+    """A function that waits for all work behind a result of ``backend`` (any pytree for JAX)."""
+    if backend == "jax":
+        import jax
+
+        return jax.block_until_ready
+    if backend == "cupy" or (backend == "torch" and gpu):
+        return lambda out: _backend.block(out, backend)
+    return lambda out: out
+
+
+def measure(fn, sync, *, repeats=5, min_time=0.02, warmup=2, slow=1.0):
+    """Time ``fn()`` (each call synchronised); a dict of seconds per call.
+
+    ``warmup`` untimed calls come first (JAX compiles there). One more call calibrates the
+    inner loop: each repeat runs ``fn`` as many times as fill ``min_time`` seconds, and its mean
+    per-call time is one sample. A call slower than ``slow`` seconds is repeated at most 3
+    times. The garbage collector is off while the clock runs, as in ``timeit``.
+    """
+    for _ in range(warmup):
+        sync(fn())
+    t0 = time.perf_counter()
+    sync(fn())
+    first = time.perf_counter() - t0
+    number = max(1, int(min_time / max(first, 1e-9)))
+    if first > slow:
+        repeats = min(repeats, 3)
+    samples = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                sync(fn())
+            samples.append((time.perf_counter() - t0) / number)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {
+        "median_s": statistics.median(samples),
+        "min_s": min(samples),
+        "max_s": max(samples),
+        "repeats": len(samples),
+        "number": number,
+    }
