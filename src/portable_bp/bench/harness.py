@@ -11,7 +11,7 @@ import numpy as np
 from .. import _backend
 from ..mlp import MLP, init_params
 from . import peers as peers_mod
-from .timing import measure, syncer
+from .timing import measure, measure_many, syncer
 
 KERNELS = ("matmul", "einsum", "stacked", "loop")
 OPS = ("forward", "backprop", "step")
@@ -196,8 +196,9 @@ def gemm_rate(backend, dtype, gpu, cfg):
     return dict(backend=backend, dtype=dtype, n=n, flops=2 * n**3, gflops=_gflops(2 * n**3, t["median_s"]), **t)
 
 
-def bench_portable_bp(case, problem, backend, kernel, gpu, cfg):
-    """Time forward, backprop and update of one portable_bp network; a list of result dicts."""
+def portable_bp_calls(problem, backend, kernel, gpu):
+    """``{op: fn}`` for one portable_bp network on the problem's data (backend arrays, so the
+    library's own path is timed, not a conversion from NumPy)."""
     net = MLP.from_params(problem.weights, problem.biases, activation="sigmoid",
                           output_activation="softmax" if problem.softmax else "sigmoid",
                           loss="cross_entropy", backend=backend, device=device_for(backend, gpu),
@@ -205,17 +206,88 @@ def bench_portable_bp(case, problem, backend, kernel, gpu, cfg):
     xp = net.xp
     X = xp.asarray(problem.X, dtype=net.dtype, device=net.device)
     Y = xp.asarray(problem.Y, dtype=net.dtype, device=net.device)
-    sync = syncer(backend, gpu)
-    calls = {
+    return {
         "forward": lambda: net.forward(X)[1][-1],
         "backprop": lambda: net.backprop(X, Y),
         "step": lambda: net.update(X, Y, problem.lr).weights,
     }
-    out = []
-    for op in cfg.ops:
-        t = measure(calls[op], sync, repeats=cfg.repeats, min_time=cfg.min_time, warmup=cfg.warmup)
-        out.append(dict(op=op, flops=case.flops(op), gflops=_gflops(case.flops(op), t["median_s"]), **t))
-    return out
+
+
+def _peer_skip(name, case, dtype, cfg):
+    if name == "notebook-stacked":
+        return skip_reason(case, "numpy", "stacked", dtype, cfg)
+    if name == "network.py":
+        return skip_reason(case, "numpy", "loop", dtype, cfg)
+    return None
+
+
+def run_case(case, dtype, backends, gemm, cfg):
+    """Every portable_bp variant and peer on one case and dtype, timed side by side."""
+    log = cfg.log
+    problem = make_problem(case, dtype, cfg.seed)
+    base = dict(sizes=list(case.sizes), n=case.n, dtype=dtype)
+    rows, entries = [], []  # entries: (row, fn, sync); rows without an entry are skipped ones
+
+    for backend in backends:
+        for kernel in cfg.kernels:
+            row = dict(base, backend=backend, kernel=kernel)
+            why = skip_reason(case, backend, kernel, dtype, cfg)
+            if why is None:
+                try:
+                    calls = portable_bp_calls(problem, backend, kernel, cfg.gpu)
+                except Exception as exc:
+                    why = f"failed: {type(exc).__name__}: {exc}"
+            if why is not None:
+                rows.append(dict(row, skipped=why))
+                continue
+            sync = syncer(backend, cfg.gpu)
+            for op in cfg.ops:
+                entries.append((dict(row, op=op, flops=case.flops(op)), calls[op], sync))
+
+    peer_rows, peer_entries = [], []
+    for name in cfg.peers:
+        factory, compare, _ = peers_mod.PEERS[name]
+        row = dict(base, peer=name, compare_backend=compare[1] if cfg.gpu else compare[0])
+        why = _peer_skip(name, case, dtype, cfg)
+        if why is None:
+            try:
+                step = factory(problem, gpu=cfg.gpu)
+            except peers_mod.Unavailable as exc:
+                why = f"unavailable: {exc}"
+            except Exception as exc:
+                why = f"failed: {type(exc).__name__}: {exc}"
+        if why is not None:
+            peer_rows.append(dict(row, skipped=why))
+            continue
+        own = {"torch-autograd": "torch", "jax-grad-jit": "jax"}.get(name, "cupy" if cfg.gpu else "numpy")
+        peer_entries.append((dict(row, op="step", flops=case.flops("step")), step, syncer(own, cfg.gpu)))
+
+    all_entries = entries + peer_entries
+    timings = measure_many([(fn, sync) for _, fn, sync in all_entries], repeats=cfg.repeats,
+                           min_time=cfg.min_time, warmup=cfg.warmup)
+    for (row, _, _), t in zip(all_entries, timings):
+        if "error" in t:
+            row = {k: v for k, v in row.items() if k not in ("op", "flops")} | {"skipped": t["error"]}
+            log(f"  {case.label} {dtype} {row.get('backend', row.get('peer'))}: {t['error']}")
+        else:
+            rate = gemm.get((row.get("backend") or row.get("compare_backend"), dtype))
+            row = dict(row, gflops=_gflops(row["flops"], t["median_s"]), **t)
+            row["gemm_fraction"] = row["gflops"] / rate if rate else None
+        (peer_rows if "peer" in row else rows).append(row)
+    # one skip row per failed variant is enough
+    seen, out = set(), []
+    for r in rows:
+        key = (r["backend"], r["kernel"], r.get("op") if "skipped" not in r else "skip")
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    steps = {(r["backend"], r["kernel"]): r["median_s"] for r in out if r.get("op") == "step"}
+    for (backend, kernel), t in steps.items():
+        log(f"  {case.label:<28} {dtype} {backend:>16}/{kernel:<7} step {_fmt_time(t)}")
+    for r in peer_rows:
+        if "median_s" in r:
+            log(f"  {case.label:<28} {dtype} {'peer':>16}/{r['peer']:<16} step {_fmt_time(r['median_s'])}")
+    return out, peer_rows
 
 
 def run(cfg):
@@ -241,59 +313,9 @@ def run(cfg):
 
     for case in cfg.cases:
         for dtype in cfg.dtypes:
-            problem = make_problem(case, dtype, cfg.seed)
-            base = dict(sizes=list(case.sizes), n=case.n, dtype=dtype)
-            for backend in backends:
-                for kernel in cfg.kernels:
-                    row = dict(base, backend=backend, kernel=kernel)
-                    why = skip_reason(case, backend, kernel, dtype, cfg)
-                    if why is not None:
-                        results["portable_bp"].append(dict(row, skipped=why))
-                        continue
-                    try:
-                        timings = bench_portable_bp(case, problem, backend, kernel, cfg.gpu, cfg)
-                    except Exception as exc:  # report, keep going
-                        results["portable_bp"].append(dict(row, skipped=f"failed: {type(exc).__name__}: {exc}"))
-                        log(f"  {case.label} {dtype} {backend}/{kernel}: FAILED {exc}")
-                        continue
-                    for t in timings:
-                        rate = gemm.get((backend, dtype))
-                        frac = t["gflops"] / rate if rate else None
-                        results["portable_bp"].append(dict(row, **t, gemm_fraction=frac))
-                    step = {t["op"]: t["median_s"] for t in timings}
-                    log(f"  {case.label:<28} {dtype} {backend:>16}/{kernel:<7} "
-                        + "  ".join(f"{op} {_fmt_time(s)}" for op, s in step.items()))
-            for name in cfg.peers:
-                factory, compare, _ = peers_mod.PEERS[name]
-                row = dict(base, peer=name, compare_backend=compare[1] if cfg.gpu else compare[0])
-                if name == "notebook-stacked":
-                    why = skip_reason(case, "numpy", "stacked", dtype, cfg)
-                elif name == "network.py":
-                    why = skip_reason(case, "numpy", "loop", dtype, cfg)
-                else:
-                    why = None
-                if why is not None:
-                    results["peers"].append(dict(row, skipped=why))
-                    continue
-                try:
-                    step = factory(problem, gpu=cfg.gpu)
-                    peer_backend = {"torch-autograd": "torch", "jax-grad-jit": "jax"}.get(
-                        name, "cupy" if cfg.gpu else "numpy")
-                    t = measure(step, syncer(peer_backend, cfg.gpu), repeats=cfg.repeats,
-                                min_time=cfg.min_time, warmup=cfg.warmup)
-                except peers_mod.Unavailable as exc:
-                    results["peers"].append(dict(row, skipped=f"unavailable: {exc}"))
-                    continue
-                except Exception as exc:
-                    results["peers"].append(dict(row, skipped=f"failed: {type(exc).__name__}: {exc}"))
-                    log(f"  {case.label} {dtype} peer {name}: FAILED {exc}")
-                    continue
-                flops = case.flops("step")
-                rate = gemm.get((row["compare_backend"], dtype))
-                g = _gflops(flops, t["median_s"])
-                results["peers"].append(dict(row, op="step", flops=flops, gflops=g,
-                                             gemm_fraction=g / rate if rate else None, **t))
-                log(f"  {case.label:<28} {dtype} {'peer':>16}/{name:<16} step {_fmt_time(t['median_s'])}")
+            rows, peer_rows = run_case(case, dtype, backends, gemm, cfg)
+            results["portable_bp"] += rows
+            results["peers"] += peer_rows
     add_ratios(results, cfg.gpu)
     results["targets"] = evaluate_targets(results, cfg.gpu)
     return results

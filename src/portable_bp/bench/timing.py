@@ -54,6 +54,10 @@ def measure(fn, sync, *, repeats=5, min_time=0.02, warmup=2, slow=1.0):
     finally:
         if gc_was_enabled:
             gc.enable()
+    return _summary(samples, number)
+
+
+def _summary(samples, number):
     return {
         "median_s": statistics.median(samples),
         "min_s": min(samples),
@@ -61,3 +65,43 @@ def measure(fn, sync, *, repeats=5, min_time=0.02, warmup=2, slow=1.0):
         "repeats": len(samples),
         "number": number,
     }
+
+
+def measure_many(entries, *, repeats=5, min_time=0.02, warmup=2, slow=1.0):
+    """Time several ``(fn, sync)`` pairs side by side; a list of dicts as ``measure`` gives.
+
+    The repeats are interleaved — round r times every entry once before round r + 1 starts —
+    so a burst of load from elsewhere on the machine lands on all of them alike and the ratios
+    between them stay honest. Warm-up and calibration are as in ``measure``; an entry whose
+    call takes more than ``slow`` seconds gets at most 3 repeats.
+    """
+    numbers, rounds, errors = [], [], {}
+    for i, (fn, sync) in enumerate(entries):
+        try:
+            for _ in range(warmup):
+                sync(fn())
+            t0 = time.perf_counter()
+            sync(fn())
+            first = time.perf_counter() - t0
+        except Exception as exc:  # a failing entry is reported, the others still run
+            errors[i] = f"failed: {type(exc).__name__}: {exc}"
+            first = 0.0
+        numbers.append(max(1, int(min_time / max(first, 1e-9))))
+        rounds.append(0 if i in errors else min(repeats, 3) if first > slow else repeats)
+    samples = [[] for _ in entries]
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(max(rounds, default=0)):
+            for i, (fn, sync) in enumerate(entries):
+                if r >= rounds[i]:
+                    continue
+                t0 = time.perf_counter()
+                for _ in range(numbers[i]):
+                    sync(fn())
+                samples[i].append((time.perf_counter() - t0) / numbers[i])
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return [{"error": errors[i]} if i in errors else _summary(s, n)
+            for i, (s, n) in enumerate(zip(samples, numbers))]
