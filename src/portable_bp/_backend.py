@@ -213,6 +213,11 @@ def jit(fn, backend):
     return fn
 
 
+def has_jit(backend):
+    """True where ``jit`` really compiles (JAX)."""
+    return backend == "jax"
+
+
 def block(x, backend):
     """Wait for asynchronous work on ``x`` (for honest timings)."""
     if backend == "jax":

@@ -94,6 +94,14 @@ def backprop(spec, weights, biases, X, Y):
     return grads_w, grads_b
 
 
+def all_finite(xp, *arrays):
+    """A 0-d boolean array: True when every element of every array is finite."""
+    ok = xp.all(xp.isfinite(arrays[0]))
+    for a in arrays[1:]:
+        ok = ok & xp.all(xp.isfinite(a))
+    return ok
+
+
 def cost_per_sample(spec, zs, activations, Y):
     """The (N,) vector of per-sample costs C_x."""
     return LOSSES[spec.loss](spec.xp, zs[-1], activations[-1], Y, spec.output_activation)

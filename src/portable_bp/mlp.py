@@ -8,7 +8,7 @@ from . import _backend
 from . import _validation as check
 from .activations import ACTIVATIONS, DERIVATIVES
 from .activations import ALIASES as ACTIVATION_ALIASES
-from .backprop import Spec, backprop, cost_per_sample, forward, sgd_step
+from .backprop import Spec, all_finite, backprop, cost_per_sample, forward, sgd_step
 from .kernels import KERNELS, get_kernel
 from .losses import ALIASES as LOSS_ALIASES
 from .losses import CROSS_ENTROPY_OUTPUTS, LOSSES
@@ -137,6 +137,21 @@ class MLP:
         jit = self._spec.kernel.jittable
         self._step = _backend.jit(step, self.backend) if jit else step
         self._grads = _backend.jit(grads, self.backend) if jit else grads
+        # Where the backend compiles (JAX), the check that X and Y are finite is compiled into the
+        # same call as the maths and read afterwards (one dispatch, not four eager ones and two
+        # waits); the new parameters are kept only if it passes. Elsewhere it runs first, as a guard.
+        self._fused_check = jit and _backend.has_jit(self.backend)
+        self._lr_cache = (None, None)
+        if self._fused_check:
+            xp, spec = self.xp, self._spec
+            self._checked = {
+                "forward": _backend.jit(lambda ws, bs, X: (forward(spec, ws, bs, X), all_finite(xp, X)),
+                                        self.backend),
+                "grads": _backend.jit(lambda ws, bs, X, Y: (grads(ws, bs, X, Y), all_finite(xp, X, Y)),
+                                      self.backend),
+                "step": _backend.jit(lambda ws, bs, X, Y, lr: (step(ws, bs, X, Y, lr), all_finite(xp, X, Y)),
+                                     self.backend),
+            }
 
     def _asarray(self, arr):
         return self.xp.asarray(arr, dtype=self.dtype, device=self.device)
@@ -172,31 +187,46 @@ class MLP:
             and X.shape[0] > 0
         )
 
-    def _X(self, X, name="X"):
+    def _X(self, X, name="X", finite=True):
         n_in = self.sizes[0]
         if self._fast_path(X, 2, n_in):
-            if not bool(self.xp.all(self.xp.isfinite(X))):
+            if finite and not bool(self.xp.all(self.xp.isfinite(X))):
                 raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
             return X
         return self._asarray(check.inputs(X, n_in, name))
 
-    def _Y(self, Y, n_samples, name="Y"):
+    def _Y(self, Y, n_samples, name="Y", finite=True):
         n_out = self.sizes[-1]
         if self._fast_path(Y, 2, n_out):
             if Y.shape[0] != n_samples:
                 raise ValueError(f"X has {n_samples} samples but {name} has {Y.shape[0]}: they must match")
-            if not bool(self.xp.all(self.xp.isfinite(Y))):
+            if finite and not bool(self.xp.all(self.xp.isfinite(Y))):
                 raise ValueError(f"{name} contains NaN or infinity")
             return Y
         return self._asarray(check.targets(Y, n_out, n_samples, self.output_activation, name))
 
-    def _XY(self, X, Y):
-        X = self._X(X)
-        return X, self._Y(Y, X.shape[0])
+    def _XY(self, X, Y, finite=True):
+        X = self._X(X, finite=finite)
+        return X, self._Y(Y, X.shape[0], finite=finite)
+
+    def _run_checked(self, name, X, Y=None, *rest):
+        """Run the compiled ``name`` (forward/grads/step) and read its flag that X (and Y) are
+        finite; if not, the guards of ``_X``/``_Y`` raise their ValueError and nothing is kept."""
+        X = self._X(X, finite=False)
+        data = (X,) if Y is None else (X, self._Y(Y, X.shape[0], finite=False))
+        out, finite = self._checked[name](self.weights, self.biases, *data, *rest)
+        if not bool(finite):
+            self._X(X)  # raises, naming X ...
+            if Y is not None:
+                self._Y(data[1], X.shape[0])  # ... or Y
+            raise ValueError("X or Y contains NaN or infinity")  # pragma: no cover - a guard raised
+        return out
 
     # -- the maths ----------------------------------------------------------------------------
     def forward(self, X):
         """``zs, activations`` for a batch X (N, d): activations[0] is X, zs[l] is Z^{l+1}."""
+        if self._fused_check:
+            return self._run_checked("forward", X)
         return forward(self._spec, self.weights, self.biases, self._X(X))
 
     def predict(self, X):
@@ -205,6 +235,8 @@ class MLP:
 
     def backprop(self, X, Y):
         """BP1–BP4 for the batch: ``(grads_w, grads_b)``, each the SUM over samples of ∇C_x."""
+        if self._fused_check:
+            return self._run_checked("grads", X, Y)
         X, Y = self._XY(X, Y)
         return self._grads(self.weights, self.biases, X, Y)
 
@@ -235,11 +267,23 @@ class MLP:
     def update(self, X, Y, lr):
         """One SGD step on the batch (X, Y): p ← p − lr/len(X) · Σ_x ∇C_x."""
         lr = check.check_positive("lr", lr)
+        if self._fused_check:
+            self.weights, self.biases = self._run_checked("step", X, Y, self._lr_array(lr))
+            return self
         X, Y = self._XY(X, Y)
         self._apply_step(X, Y, lr)
         return self
 
+    def _lr_array(self, lr):
+        """lr as a 0-d array of the backend (weakly typed on JAX, like the float it replaces),
+        made once per value: a compiled call would otherwise convert the float on every call."""
+        if self._lr_cache[0] != lr:
+            self._lr_cache = (lr, self.xp.asarray(lr, device=self.device))
+        return self._lr_cache[1]
+
     def _apply_step(self, X, Y, lr):
+        if self._fused_check:
+            lr = self._lr_array(lr)
         self.weights, self.biases = self._step(self.weights, self.biases, X, Y, lr)
 
     def fit(self, X, Y, *, epochs, batch_size, lr, shuffle=True, seed=None, progress=True,
