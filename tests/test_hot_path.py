@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 import portable_bp as pbp
-from portable_bp import _backend
-
 from helpers import assert_close, problem
+from portable_bp import _backend
 
 
 def _net(backend, dtype="float64", kernel="matmul"):
