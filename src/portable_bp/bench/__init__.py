@@ -56,6 +56,12 @@ def add_arguments(p):
                    help="skip the stacked kernel when its (N, n_l, n_l-1) stack is larger (default 1024)")
     p.add_argument("--max-loop-products", type=float, default=1e8,
                    help="skip the loop kernel and network.py above N·Σ n_l·n_l-1 multiply-adds (default 1e8)")
+    p.add_argument("--max-call-seconds", type=float, default=0.5,
+                   help="skip the loop kernel where its eager per-sample dispatch alone would take longer "
+                        "per call (default 0.5)")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="before each case, wait up to this long for other processes to use < 0.25 cores "
+                        "(shared machines; default 0: don't wait). The load seen is recorded either way")
     p.add_argument("--gemm-n", type=int, default=None, help="size of the square GEMM (default 1024 cpu, 8192 gpu)")
     p.add_argument("--quick", action="store_true", help="a smoke run: two small cases, few repeats")
     p.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
@@ -86,6 +92,7 @@ def config_from_args(args, log=print):
         min_time=args.min_time or (0.005 if args.quick else 0.05),
         warmup=args.warmup,
         max_stack_mb=args.max_stack_mb, max_loop_products=args.max_loop_products,
+        max_call_seconds=args.max_call_seconds, wait_idle=args.wait_idle,
         gemm_n=args.gemm_n or (256 if args.quick else (8192 if gpu else 1024)),
         log=log,
     )
@@ -109,6 +116,7 @@ def run_bench(args, log=print):
             "peers": cfg.peers, "cases": [c.label for c in cfg.cases], "device": args.device,
             "repeats": cfg.repeats, "min_time_s": cfg.min_time, "warmup": cfg.warmup,
             "max_stack_mb": cfg.max_stack_mb, "max_loop_products": cfg.max_loop_products,
+            "max_call_seconds": cfg.max_call_seconds, "wait_idle_s": cfg.wait_idle,
             "gemm_n": cfg.gemm_n, "lr": harness.LR, "quick": bool(args.quick),
             "network": "sigmoid hidden layers; softmax + cross-entropy (sigmoid + binary cross-entropy "
                        "for one output); plain SGD p <- p - lr/N * sum of gradients",

@@ -11,7 +11,7 @@ import numpy as np
 from .. import _backend
 from ..mlp import MLP, init_params
 from . import peers as peers_mod
-from .timing import measure, measure_many, syncer
+from .timing import _cpu_counters, measure, measure_many, others_cpu, syncer, wait_until_idle
 
 KERNELS = ("matmul", "einsum", "stacked", "loop")
 OPS = ("forward", "backprop", "step")
@@ -104,6 +104,8 @@ class Config:
     warmup: int = 2
     max_stack_mb: float = 1024.0
     max_loop_products: float = 1e8
+    max_call_seconds: float = 0.5
+    wait_idle: float = 0.0
     gemm_n: int = 1024
     seed: int = 0
     log: object = print
@@ -175,7 +177,23 @@ def skip_reason(case, backend, kernel, dtype, cfg):
         if products > cfg.max_loop_products:
             return (f"skipped: N·Σ n_l·n_l-1 = {products:.1e} multiply-adds as per-sample "
                     f"matrix-vector products (> {cfg.max_loop_products:.0e})")
+        seconds = loop_dispatch_seconds(case, backend)
+        if seconds > cfg.max_call_seconds:
+            return (f"skipped: ~{LOOP_OPS_PER_SAMPLE_LAYER * case.n * (len(case.sizes) - 1):,} eager array "
+                    f"operations per call, ~{seconds:.1f} s of dispatch on {backend}")
     return None
+
+
+#: array operations per sample and layer of the loop kernel's forward + backprop + update (about)
+LOOP_OPS_PER_SAMPLE_LAYER = 12
+#: rough cost of dispatching one small eager array operation, seconds (CPU; GPU launches for cupy)
+DISPATCH_SECONDS = {"numpy": 1.5e-6, "torch": 6e-6, "array_api_strict": 1.2e-5, "jax": 3e-5, "cupy": 2e-5}
+
+
+def loop_dispatch_seconds(case, backend):
+    """Estimated Python/dispatch time of one loop-kernel step: it is eager (never jitted) and
+    issues a handful of tiny operations per sample and layer."""
+    return LOOP_OPS_PER_SAMPLE_LAYER * case.n * (len(case.sizes) - 1) * DISPATCH_SECONDS.get(backend, 1e-5)
 
 
 def _gflops(flops, seconds):
@@ -263,8 +281,17 @@ def run_case(case, dtype, backends, gemm, cfg):
         peer_entries.append((dict(row, op="step", flops=case.flops("step")), step, syncer(own, cfg.gpu)))
 
     all_entries = entries + peer_entries
+    if cfg.wait_idle > 0:
+        wait_until_idle(cfg.wait_idle, log=log)
+    counters = _cpu_counters()
     timings = measure_many([(fn, sync) for _, fn, sync in all_entries], repeats=cfg.repeats,
                            min_time=cfg.min_time, warmup=cfg.warmup)
+    load = others_cpu(counters)
+    if load is not None:
+        base["others_cpu_cores"] = load
+        all_entries = [(dict(row, others_cpu_cores=load), fn, sync) for row, fn, sync in all_entries]
+        rows = [dict(r, others_cpu_cores=load) for r in rows]
+        peer_rows = [dict(r, others_cpu_cores=load) for r in peer_rows]
     for (row, _, _), t in zip(all_entries, timings):
         if "error" in t:
             row = {k: v for k, v in row.items() if k not in ("op", "flops")} | {"skipped": t["error"]}

@@ -173,7 +173,13 @@ def tables(payload, markdown=False):
                           f"{st['gflops']:.2f}" if st else "-",
                           _pct(st.get("gemm_fraction")) if st else "-"])
         flops_txt = f" — step ≈ {step_flops / 1e6:.3g} MFLOP" if step_flops else ""
-        out.append(h(f"{label}{flops_txt}"))
+        loads = {}
+        for r in res["portable_bp"] + res["peers"]:
+            if tuple(r["sizes"]) == sizes and r["n"] == n and r.get("others_cpu_cores") is not None:
+                loads[r["dtype"]] = r["others_cpu_cores"]
+        load_txt = ("; other processes used " + ", ".join(f"{v:.2f} cores ({k})" for k, v in sorted(loads.items()))
+                    if loads else "")
+        out.append(h(f"{label}{flops_txt}{load_txt}"))
         if table:
             out.append(_grid(["backend", "kernel", "dtype", "forward", "backprop", "step (update)",
                               "step GFLOP/s", "GEMM %"], table, markdown))

@@ -9,6 +9,7 @@ time falls in the warm-up calls, which are not timed.
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 
@@ -78,11 +79,15 @@ def measure_many(entries, *, repeats=5, min_time=0.02, warmup=2, slow=1.0):
     numbers, rounds, errors = [], [], {}
     for i, (fn, sync) in enumerate(entries):
         try:
-            for _ in range(warmup):
-                sync(fn())
             t0 = time.perf_counter()
-            sync(fn())
+            sync(fn())  # the first call compiles (JAX) and warms caches
             first = time.perf_counter() - t0
+            if first <= slow:  # a slow call needs no more warming up: time it as it is
+                for _ in range(warmup - 1):
+                    sync(fn())
+                t0 = time.perf_counter()
+                sync(fn())
+                first = time.perf_counter() - t0
         except Exception as exc:  # a failing entry is reported, the others still run
             errors[i] = f"failed: {type(exc).__name__}: {exc}"
             first = 0.0
@@ -105,3 +110,38 @@ def measure_many(entries, *, repeats=5, min_time=0.02, warmup=2, slow=1.0):
             gc.enable()
     return [{"error": errors[i]} if i in errors else _summary(s, n)
             for i, (s, n) in enumerate(zip(samples, numbers))]
+
+
+def _cpu_counters():
+    """(busy seconds of all CPUs, CPU seconds of this process, wall clock), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+    own = os.times()
+    return busy, own.user + own.system, time.monotonic()
+
+
+def others_cpu(since):
+    """Cores' worth of CPU used by OTHER processes between ``since`` (from ``_cpu_counters``) and
+    now: the load that competes with the benchmark. None where /proc/stat is not available."""
+    now = _cpu_counters()
+    if since is None or now is None or now[2] <= since[2]:
+        return None
+    return max(0.0, ((now[0] - since[0]) - (now[1] - since[1])) / (now[2] - since[2]))
+
+
+def wait_until_idle(max_seconds, threshold=0.25, log=print):
+    """Wait (at most ``max_seconds``) until other processes use less than ``threshold`` cores over
+    a one-second window; returns what they used in the last window (None: cannot tell)."""
+    deadline = time.monotonic() + max_seconds
+    used = None
+    while True:
+        start = _cpu_counters()
+        time.sleep(1.0)
+        used = others_cpu(start)
+        if used is None or used < threshold or time.monotonic() >= deadline:
+            return used
+        log(f"  waiting for the machine to quieten (other processes use {used:.1f} cores)")
