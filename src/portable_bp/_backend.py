@@ -213,6 +213,14 @@ def jit(fn, backend):
     return fn
 
 
+def to_bool(x, backend):
+    """A 0-d boolean array as a Python bool. JAX's ``__bool__`` runs tracer checks that cost about
+    as much as a small compiled step; a fresh result read through NumPy skips them."""
+    if backend == "jax":
+        return bool(np.asarray(x))
+    return bool(x)
+
+
 def has_jit(backend):
     """True where ``jit`` really compiles (JAX)."""
     return backend == "jax"

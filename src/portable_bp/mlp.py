@@ -215,7 +215,7 @@ class MLP:
         X = self._X(X, finite=False)
         data = (X,) if Y is None else (X, self._Y(Y, X.shape[0], finite=False))
         out, finite = self._checked[name](self.weights, self.biases, *data, *rest)
-        if not bool(finite):
+        if not _backend.to_bool(finite, self.backend):
             self._X(X)  # raises, naming X ...
             if Y is not None:
                 self._Y(data[1], X.shape[0])  # ... or Y
