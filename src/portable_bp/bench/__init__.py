@@ -101,6 +101,8 @@ def config_from_args(args, log=print):
 def run_bench(args, log=print):
     """Run the benchmarks for parsed ``args``; writes the files and returns the payload."""
     cfg = config_from_args(args, log)
+    if cfg.gpu:  # JAX would otherwise take 75% of the GPU's memory at start, starving CuPy and torch
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.makedirs(args.out, exist_ok=True)
     if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
         log("note: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set; NumPy's BLAS may run a slower kernel "

@@ -138,6 +138,7 @@ def tables(payload, markdown=False):
     for b, why in res.get("skipped_backends", {}).items():
         out.append(f"backend {b}: {why}")
     out.append("")
+    out += summary(payload, markdown)
     out.append(h("GEMM rate (n×n @ n×n)"))
     out.append(_grid(["backend", "dtype", "n", "GFLOP/s", "time"],
                      [[g["backend"], g["dtype"], g["n"], f"{g['gflops']:.1f}", _span(g)] for g in res["gemm"]],
@@ -208,6 +209,36 @@ def tables(payload, markdown=False):
                        t["text"], {True: "yes", False: "NO", None: "not measured"}[t["met"]], t["how"]]
                       for t in res["targets"]], markdown))
     return "\n".join(out) + "\n"
+
+
+def summary(payload, markdown=False, op="step"):
+    """One table per dtype: a row per portable_bp backend/kernel and per peer, a column per case,
+    the median time of a full SGD step (or another op) in each cell."""
+    res = payload["results"]
+    h = (lambda s: f"### {s}") if markdown else (lambda s: f"== {s} ==")
+    cases, variants = [], []
+    for r in res["portable_bp"] + res["peers"]:
+        key = (tuple(r["sizes"]), r["n"])
+        if key not in cases:
+            cases.append(key)
+        v = ("portable_bp", r["backend"], r["kernel"]) if "backend" in r else ("peer", r["peer"], "")
+        if v not in variants:
+            variants.append(v)
+    out = []
+    for dtype in sorted({r["dtype"] for r in res["portable_bp"] + res["peers"]}):
+        cell = {}
+        for r in res["portable_bp"] + res["peers"]:
+            if r["dtype"] != dtype or r.get("op", op) != op:
+                continue
+            v = ("portable_bp", r["backend"], r["kernel"]) if "backend" in r else ("peer", r["peer"], "")
+            cell[v, (tuple(r["sizes"]), r["n"])] = "skipped" if "skipped" in r else _fmt_time(r["median_s"])
+        rows = []
+        for v in variants:
+            name = f"{v[1]} / {v[2]}" if v[0] == "portable_bp" else f"peer: {v[1]}"
+            rows.append([name] + [cell.get((v, c), "-") for c in cases])
+        header = [f"{op} time ({dtype})"] + [f"[{','.join(map(str, s))}] N={n}" for s, n in cases]
+        out += [h(f"summary: median {op} time, {dtype}"), _grid(header, rows, markdown), ""]
+    return out
 
 
 # -- plot -----------------------------------------------------------------------------------------
