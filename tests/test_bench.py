@@ -40,8 +40,9 @@ def test_quick_run_writes_json_tables_and_plot(quick_run):
 def test_every_measurement_is_a_sane_timing(quick_run):
     _, payload = quick_run
     res = payload["results"]
-    assert [g["backend"] for g in res["gemm"]] == ["numpy"]
-    assert _positive_finite(res["gemm"][0]["gflops"])
+    # one GEMM rate per case, measured beside it
+    assert [(g["backend"], g["n"]) for g in res["gemm"]] == [("numpy", 50), ("numpy", 64)]
+    assert all(_positive_finite(g["gflops"]) and g["flops"] == 2 * g["gemm_n"] ** 3 for g in res["gemm"])
     timed = [r for r in res["portable_bp"] if "skipped" not in r]
     # 2 cases x 3 kernels x 3 ops, nothing skipped at these sizes
     assert len(timed) == 2 * 3 * 3

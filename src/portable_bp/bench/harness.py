@@ -4,6 +4,7 @@ the peers on the same networks and data, and a GEMM rate per backend and dtype."
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from .. import _backend
 from ..mlp import MLP, init_params
 from . import peers as peers_mod
-from .timing import _cpu_counters, measure, measure_many, others_cpu, syncer, wait_until_idle
+from .timing import _cpu_counters, measure_many, others_cpu, syncer, wait_until_idle
 
 KERNELS = ("matmul", "einsum", "stacked", "loop")
 OPS = ("forward", "backprop", "step")
@@ -200,18 +201,15 @@ def _gflops(flops, seconds):
     return flops / seconds / 1e9 if seconds > 0 else float("nan")
 
 
-def gemm_rate(backend, dtype, gpu, cfg):
-    """GFLOP/s of one square n×n @ n×n product on this backend and dtype (2n³ FLOPs)."""
-    n = cfg.gemm_n
+def gemm_call(backend, dtype, gpu, n, seed=0):
+    """A call doing one square n×n @ n×n product (2n³ FLOPs) on this backend and dtype."""
     xp = _backend.namespace(backend)
     device = _backend.default_device(backend, device_for(backend, gpu))
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(seed)
     dt = _backend.resolve_dtype(xp, dtype, backend)
     A = xp.asarray(rng.standard_normal((n, n)), dtype=dt, device=device)
     B = xp.asarray(rng.standard_normal((n, n)), dtype=dt, device=device)
-    t = measure(lambda: A @ B, syncer(backend, gpu), repeats=cfg.repeats, min_time=cfg.min_time,
-                warmup=cfg.warmup)
-    return dict(backend=backend, dtype=dtype, n=n, flops=2 * n**3, gflops=_gflops(2 * n**3, t["median_s"]), **t)
+    return lambda: A @ B
 
 
 def portable_bp_calls(problem, backend, kernel, gpu):
@@ -239,14 +237,28 @@ def _peer_skip(name, case, dtype, cfg):
     return None
 
 
-def run_case(case, dtype, backends, gemm, cfg):
-    """Every portable_bp variant and peer on one case and dtype, timed side by side."""
+#: which thread pool a backend or peer runs on. Pools of different libraries disturb each other
+#: (OpenBLAS workers spin after a NumPy product and slow the next PyTorch call two- to threefold on
+#: two cores), so variants are interleaved only within a family, and families run one after another.
+FAMILY = {"numpy": "numpy", "array_api_strict": "numpy", "torch": "torch", "jax": "jax", "cupy": "cupy",
+          "torch-autograd": "torch", "jax-grad-jit": "jax"}
+
+
+def run_case(case, dtype, backends, cfg):
+    """Every portable_bp variant and peer on one case and dtype, and the GEMM rate of each backend,
+    timed side by side (interleaved repeats within each thread-pool family)."""
     log = cfg.log
     problem = make_problem(case, dtype, cfg.seed)
     base = dict(sizes=list(case.sizes), n=case.n, dtype=dtype)
     rows, entries = [], []  # entries: (row, fn, sync); rows without an entry are skipped ones
 
     for backend in backends:
+        sync = syncer(backend, cfg.gpu)
+        try:
+            entries.append((dict(base, gemm=True, backend=backend, gemm_n=cfg.gemm_n, flops=2 * cfg.gemm_n**3),
+                            gemm_call(backend, dtype, cfg.gpu, cfg.gemm_n, cfg.seed), sync))
+        except Exception as exc:
+            log(f"  GEMM {backend} {dtype}: failed: {exc}")
         for kernel in cfg.kernels:
             row = dict(base, backend=backend, kernel=kernel)
             why = skip_reason(case, backend, kernel, dtype, cfg)
@@ -258,11 +270,10 @@ def run_case(case, dtype, backends, gemm, cfg):
             if why is not None:
                 rows.append(dict(row, skipped=why))
                 continue
-            sync = syncer(backend, cfg.gpu)
             for op in cfg.ops:
                 entries.append((dict(row, op=op, flops=case.flops(op)), calls[op], sync))
 
-    peer_rows, peer_entries = [], []
+    peer_rows = []
     for name in cfg.peers:
         factory, compare, _ = peers_mod.PEERS[name]
         row = dict(base, peer=name, compare_backend=compare[1] if cfg.gpu else compare[0])
@@ -278,26 +289,37 @@ def run_case(case, dtype, backends, gemm, cfg):
             peer_rows.append(dict(row, skipped=why))
             continue
         own = {"torch-autograd": "torch", "jax-grad-jit": "jax"}.get(name, "cupy" if cfg.gpu else "numpy")
-        peer_entries.append((dict(row, op="step", flops=case.flops("step")), step, syncer(own, cfg.gpu)))
+        entries.append((dict(row, op="step", flops=case.flops("step")), step, syncer(own, cfg.gpu)))
 
-    all_entries = entries + peer_entries
     if cfg.wait_idle > 0:
         wait_until_idle(cfg.wait_idle, log=log)
-    counters = _cpu_counters()
-    timings = measure_many([(fn, sync) for _, fn, sync in all_entries], repeats=cfg.repeats,
-                           min_time=cfg.min_time, warmup=cfg.warmup)
-    load = others_cpu(counters)
-    if load is not None:
-        base["others_cpu_cores"] = load
-        all_entries = [(dict(row, others_cpu_cores=load), fn, sync) for row, fn, sync in all_entries]
-        rows = [dict(r, others_cpu_cores=load) for r in rows]
-        peer_rows = [dict(r, others_cpu_cores=load) for r in peer_rows]
-    for (row, _, _), t in zip(all_entries, timings):
+    families = {}
+    for e in entries:
+        key = e[0].get("backend") or e[0]["peer"]
+        families.setdefault(FAMILY.get(key, "cupy" if cfg.gpu else "numpy"), []).append(e)
+    timed = []
+    for family in families.values():
+        time.sleep(0.2)  # let the previous family's spinning worker threads park
+        counters = _cpu_counters()
+        timings = measure_many([(fn, sync) for _, fn, sync in family], repeats=cfg.repeats,
+                               min_time=cfg.min_time, warmup=cfg.warmup)
+        load = others_cpu(counters)
+        timed += [(dict(row, others_cpu_cores=load), t) for (row, _, _), t in zip(family, timings)]
+
+    gemm, gemm_rows = {}, []
+    for row, t in timed:
+        if row.get("gemm") and "error" not in t:
+            row = dict(row, gflops=_gflops(row["flops"], t["median_s"]), **t)
+            gemm[row["backend"]] = row["gflops"]
+            gemm_rows.append(row)
+    for row, t in timed:
+        if row.get("gemm"):
+            continue
         if "error" in t:
             row = {k: v for k, v in row.items() if k not in ("op", "flops")} | {"skipped": t["error"]}
             log(f"  {case.label} {dtype} {row.get('backend', row.get('peer'))}: {t['error']}")
         else:
-            rate = gemm.get((row.get("backend") or row.get("compare_backend"), dtype))
+            rate = gemm.get(row.get("backend") or row.get("compare_backend"))
             row = dict(row, gflops=_gflops(row["flops"], t["median_s"]), **t)
             row["gemm_fraction"] = row["gflops"] / rate if rate else None
         (peer_rows if "peer" in row else rows).append(row)
@@ -308,13 +330,15 @@ def run_case(case, dtype, backends, gemm, cfg):
         if key not in seen:
             seen.add(key)
             out.append(r)
+    for r in gemm_rows:
+        log(f"  {case.label:<28} {dtype} {r['backend']:>16} GEMM n={r['gemm_n']}: {r['gflops']:.1f} GFLOP/s")
     steps = {(r["backend"], r["kernel"]): r["median_s"] for r in out if r.get("op") == "step"}
     for (backend, kernel), t in steps.items():
         log(f"  {case.label:<28} {dtype} {backend:>16}/{kernel:<7} step {_fmt_time(t)}")
     for r in peer_rows:
         if "median_s" in r:
             log(f"  {case.label:<28} {dtype} {'peer':>16}/{r['peer']:<16} step {_fmt_time(r['median_s'])}")
-    return out, peer_rows
+    return out, peer_rows, gemm_rows
 
 
 def run(cfg):
@@ -329,20 +353,12 @@ def run(cfg):
             cfg.skipped_backends[b] = why
             log(f"  backend {b}: {why}")
     results = {"gemm": [], "portable_bp": [], "peers": [], "skipped_backends": dict(cfg.skipped_backends)}
-
-    gemm = {}
-    for backend in backends:
-        for dtype in cfg.dtypes:
-            g = gemm_rate(backend, dtype, cfg.gpu, cfg)
-            gemm[backend, dtype] = g["gflops"]
-            results["gemm"].append(g)
-            log(f"  GEMM {backend:<16} {dtype}  n={g['n']}: {g['gflops']:8.1f} GFLOP/s")
-
     for case in cfg.cases:
         for dtype in cfg.dtypes:
-            rows, peer_rows = run_case(case, dtype, backends, gemm, cfg)
+            rows, peer_rows, gemm_rows = run_case(case, dtype, backends, cfg)
             results["portable_bp"] += rows
             results["peers"] += peer_rows
+            results["gemm"] += gemm_rows
     add_ratios(results, cfg.gpu)
     results["targets"] = evaluate_targets(results, cfg.gpu)
     return results
@@ -358,11 +374,11 @@ def _fmt_time(s):
     return f"{s:.2f} s"
 
 
-def _pbp_time(results, sizes, n, dtype, backend, kernel="matmul", op="step"):
+def _pbp_time(results, sizes, n, dtype, backend, kernel="matmul", op="step", stat="median_s"):
     for r in results["portable_bp"]:
         if (r["sizes"] == list(sizes) and r["n"] == n and r["dtype"] == dtype and r["backend"] == backend
                 and r["kernel"] == kernel and r.get("op") == op and "skipped" not in r):
-            return r["median_s"]
+            return r[stat]
     return None
 
 
@@ -376,6 +392,8 @@ def add_ratios(results, gpu):
         for key, backend in (("ratio_vs_reference", reference), ("ratio_vs_same_backend", r["compare_backend"])):
             t = _pbp_time(results, r["sizes"], r["n"], r["dtype"], backend) if backend else None
             r[key] = r["median_s"] / t if t else None
+            t = _pbp_time(results, r["sizes"], r["n"], r["dtype"], backend, stat="min_s") if backend else None
+            r[key + "_of_mins"] = r["min_s"] / t if t else None  # less sensitive to bursts of load
         r["reference_backend"] = reference
 
 

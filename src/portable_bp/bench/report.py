@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import statistics
 import sys
 
 from .harness import _fmt_time
@@ -139,10 +140,13 @@ def tables(payload, markdown=False):
         out.append(f"backend {b}: {why}")
     out.append("")
     out += summary(payload, markdown)
-    out.append(h("GEMM rate (n×n @ n×n)"))
-    out.append(_grid(["backend", "dtype", "n", "GFLOP/s", "time"],
-                     [[g["backend"], g["dtype"], g["n"], f"{g['gflops']:.1f}", _span(g)] for g in res["gemm"]],
-                     markdown))
+    out.append(h("GEMM rate (n×n @ n×n, measured within every case; the GEMM % of a case uses its own)"))
+    gemm = {}
+    for g in res["gemm"]:
+        gemm.setdefault((g["backend"], g["dtype"], g["gemm_n"]), []).append(g["gflops"])
+    out.append(_grid(["backend", "dtype", "n", "GFLOP/s: median over cases", "lowest", "highest"],
+                     [[b, d, n, f"{statistics.median(v):.1f}", f"{min(v):.1f}", f"{max(v):.1f}"]
+                      for (b, d, n), v in gemm.items()], markdown))
     cases = []
     for r in res["portable_bp"] + res["peers"]:
         key = (tuple(r["sizes"]), r["n"])
