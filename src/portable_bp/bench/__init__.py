@@ -56,9 +56,9 @@ def add_arguments(p):
                    help="skip the stacked kernel when its (N, n_l, n_l-1) stack is larger (default 1024)")
     p.add_argument("--max-loop-products", type=float, default=1e8,
                    help="skip the loop kernel and network.py above N·Σ n_l·n_l-1 multiply-adds (default 1e8)")
-    p.add_argument("--max-call-seconds", type=float, default=0.5,
+    p.add_argument("--max-call-seconds", type=float, default=0.3,
                    help="skip the loop kernel where its eager per-sample dispatch alone would take longer "
-                        "per call (default 0.5)")
+                        "per call (default 0.3)")
     p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                    help="before each case, wait up to this long for other processes to use < 0.25 cores "
                         "(shared machines; default 0: don't wait). The load seen is recorded either way")

@@ -58,13 +58,17 @@ class Case:
         return self.n * max(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])) * itemsize
 
 
-#: the issue's ladder, plus [784,256,10] N=128 where a target is set
+#: the issue's ladder, plus [784,256,10] N=128 where a target is set, plus a few batch sizes more
+#: (MNIST-shaped N=8 and 256, wide N=64) so that the plot has lines, not points
 DEFAULT_CASES = (
     Case((2, 3, 3, 1), 50),
     Case((2, 3, 3, 1), 1000),
+    Case((784, 100, 10), 8),
     Case((784, 100, 10), 64),
+    Case((784, 100, 10), 256),
     Case((784, 100, 10), 1000),
     Case((784, 256, 10), 128),
+    Case((784, 1024, 1024, 10), 64),
     Case((784, 1024, 1024, 10), 512),
 )
 QUICK_CASES = (Case((2, 3, 3, 1), 50), Case((784, 100, 10), 64))
@@ -105,7 +109,7 @@ class Config:
     warmup: int = 2
     max_stack_mb: float = 1024.0
     max_loop_products: float = 1e8
-    max_call_seconds: float = 0.5
+    max_call_seconds: float = 0.3
     wait_idle: float = 0.0
     gemm_n: int = 1024
     seed: int = 0
