@@ -121,3 +121,12 @@ def test_missing_backend_degrades_gracefully(tmp_path):
     if "cupy" in payload["results"]["skipped_backends"]:
         assert payload["results"]["portable_bp"] == []
         assert "cupy" in (tmp_path / "table.txt").read_text()
+
+
+def test_from_json_recomputes_the_report_without_measuring(quick_run, tmp_path):
+    out, payload = quick_run
+    assert cli.main(["bench", "--from-json", str(out / "bench.json"), "--no-plot", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "bench.json").read_text())
+    assert again["results"]["targets"] == payload["results"]["targets"]
+    assert (tmp_path / "table.txt").read_text() == (out / "table.txt").read_text()
+    assert cli.main(["bench", "--from-json", str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 1

@@ -66,6 +66,9 @@ def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="a smoke run: two small cases, few repeats")
     p.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
+    p.add_argument("--from-json", default=None, metavar="BENCH_JSON",
+                   help="measure nothing: recompute ratios and targets of an earlier run's bench.json and "
+                        "write its tables and plot to --out")
     return p
 
 
@@ -100,6 +103,8 @@ def config_from_args(args, log=print):
 
 def run_bench(args, log=print):
     """Run the benchmarks for parsed ``args``; writes the files and returns the payload."""
+    if args.from_json:
+        return rewrite(args, log)
     cfg = config_from_args(args, log)
     if cfg.gpu:  # JAX would otherwise take 75% of the GPU's memory at start, starving CuPy and torch
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -126,6 +131,25 @@ def run_bench(args, log=print):
         "results": results,
     }
     payload["wall_seconds"] = time.perf_counter() - t0
+    return write_outputs(payload, args, log)
+
+
+def rewrite(args, log=print):
+    """``--from-json``: tables, plot and targets again from a stored run (nothing is measured)."""
+    import json
+
+    try:
+        with open(args.from_json) as f:
+            payload = json.load(f)
+        results = payload["results"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"--from-json: cannot read a bench.json from {args.from_json!r}: {exc}") from None
+    harness.derive(results, payload["machine"].get("mode") == "gpu")
+    os.makedirs(args.out, exist_ok=True)
+    return write_outputs(payload, args, log)
+
+
+def write_outputs(payload, args, log=print):
     report.write_json(os.path.join(args.out, "bench.json"), payload)
     text = report.tables(payload)
     with open(os.path.join(args.out, "table.txt"), "w") as f:
@@ -140,7 +164,7 @@ def run_bench(args, log=print):
         except ImportError as exc:
             log(f"no plot: {exc} (pip install 'portable_bp[plots]')")
     log(f"wrote {args.out}/bench.json, table.txt, table.md"
-        f"{'' if args.no_plot else ', step_vs_batch.png'} ({payload['wall_seconds']:.0f} s)")
+        f"{'' if args.no_plot else ', step_vs_batch.png'} (the run took {payload['wall_seconds']:.0f} s)")
     return payload
 
 

@@ -208,8 +208,10 @@ def tables(payload, markdown=False):
                              peer_rows, markdown))
     out.append("")
     out.append(h("targets"))
+    out.append("measured: from the medians (the verdict); in brackets from the fastest repeat of each side")
+    fmt = lambda v: "-" if v is None else f"{v:.3g}"
     out.append(_grid(["target", "case", "dtype", "measured", "limit", "met", "how"],
-                     [[t["target"], t["case"], t["dtype"], "-" if t["value"] is None else f"{t['value']:.3g}",
+                     [[t["target"], t["case"], t["dtype"], f"{fmt(t['value'])} ({fmt(t.get('value_of_mins'))})",
                        t["text"], {True: "yes", False: "NO", None: "not measured"}[t["met"]], t["how"]]
                       for t in res["targets"]], markdown))
     return "\n".join(out) + "\n"
