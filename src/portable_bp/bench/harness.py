@@ -111,6 +111,8 @@ class Config:
     max_loop_products: float = 1e8
     max_call_seconds: float = 0.3
     wait_idle: float = 0.0
+    retry_busy: int = 0
+    slow: float = 0.2
     gemm_n: int = 1024
     seed: int = 0
     log: object = print
@@ -241,6 +243,9 @@ def _peer_skip(name, case, dtype, cfg):
     return None
 
 
+#: other processes using more cores than this during a measurement make it "busy" (--retry-busy)
+BUSY_CORES = 0.25
+
 #: which thread pool a backend or peer runs on. Pools of different libraries disturb each other
 #: (OpenBLAS workers spin after a NumPy product and slow the next PyTorch call two- to threefold on
 #: two cores), so variants are interleaved only within a family, and families run one after another.
@@ -302,12 +307,23 @@ def run_case(case, dtype, backends, cfg):
         key = e[0].get("backend") or e[0]["peer"]
         families.setdefault(FAMILY.get(key, "cupy" if cfg.gpu else "numpy"), []).append(e)
     timed = []
-    for family in families.values():
-        time.sleep(0.2)  # let the previous family's spinning worker threads park
-        counters = _cpu_counters()
-        timings = measure_many([(fn, sync) for _, fn, sync in family], repeats=cfg.repeats,
-                               min_time=cfg.min_time, warmup=cfg.warmup)
-        load = others_cpu(counters)
+    for name, family in families.items():
+        best, load = None, None
+        for attempt in range(1 + cfg.retry_busy):
+            if attempt:
+                log(f"  {case.label} {dtype} [{name}]: other processes used {load:.2f} cores; measuring again")
+                if cfg.wait_idle > 0:
+                    wait_until_idle(cfg.wait_idle, threshold=BUSY_CORES, log=log)
+            time.sleep(0.2)  # let the previous family's spinning worker threads park
+            counters = _cpu_counters()
+            timings = measure_many([(fn, sync) for _, fn, sync in family], repeats=cfg.repeats,
+                                   min_time=cfg.min_time, warmup=cfg.warmup, slow=cfg.slow)
+            load = others_cpu(counters)
+            if best is None or (load is not None and best[0] is not None and load < best[0]):
+                best = (load, timings)
+            if load is None or load < BUSY_CORES:
+                break
+        load, timings = best
         timed += [(dict(row, others_cpu_cores=load), t) for (row, _, _), t in zip(family, timings)]
 
     gemm, gemm_rows = {}, []

@@ -87,6 +87,14 @@ def machine_info(backends, gpu):
             info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         except Exception:
             pass
+    if gpu:
+        try:
+            import cupy
+
+            info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+            info["cuda_driver"] = cupy.cuda.runtime.driverGetVersion()
+        except Exception:
+            pass
     return info
 
 

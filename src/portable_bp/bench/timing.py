@@ -133,7 +133,7 @@ def others_cpu(since):
     return max(0.0, ((now[0] - since[0]) - (now[1] - since[1])) / (now[2] - since[2]))
 
 
-def wait_until_idle(max_seconds, threshold=0.25, log=print):
+def wait_until_idle(max_seconds, threshold=0.25, log=print):  # threshold: cores used by others
     """Wait (at most ``max_seconds``) until other processes use less than ``threshold`` cores over
     a one-second window; returns what they used in the last window (None: cannot tell)."""
     deadline = time.monotonic() + max_seconds
