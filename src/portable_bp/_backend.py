@@ -168,13 +168,26 @@ def is_backend_array(x):
     return array_api_compat.is_array_api_obj(x) and not isinstance(x, np.generic)
 
 
+_NAMESPACE_OF_TYPE = {}  # type(x) -> its array-API namespace (None: not an array); filled on first sight
+
+
 def same_namespace(x, xp):
+    """True when ``x`` is an array of namespace ``xp``. On the hot path of every call, so the
+    answer of ``array_namespace`` (which depends only on the array's type) is remembered per type."""
+    kind = type(x)
+    try:
+        return _NAMESPACE_OF_TYPE[kind] is xp
+    except KeyError:
+        pass
     import array_api_compat
 
     try:
-        return array_api_compat.array_namespace(x) is xp
+        ns = array_api_compat.array_namespace(x)
     except TypeError:
-        return False
+        ns = None
+    if ns is not None:  # non-arrays (lists, scalars) are rare here and not worth a cache entry
+        _NAMESPACE_OF_TYPE[kind] = ns
+    return ns is xp
 
 
 def to_numpy(x):
@@ -204,6 +217,19 @@ def jit(fn, backend):
 
         return jax.jit(fn)
     return fn
+
+
+def to_bool(x, backend):
+    """A 0-d boolean array as a Python bool. JAX's ``__bool__`` runs tracer checks that cost about
+    as much as a small compiled step; a fresh result read through NumPy skips them."""
+    if backend == "jax":
+        return bool(np.asarray(x))
+    return bool(x)
+
+
+def has_jit(backend):
+    """True where ``jit`` really compiles (JAX)."""
+    return backend == "jax"
 
 
 def block(x, backend):

@@ -3,6 +3,7 @@ was expected, before any backend sees it."""
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -24,7 +25,11 @@ def check_positive(name, value, integer=False):
     if isinstance(value, bool) or not isinstance(value, kind):
         what = "an integer" if integer else "a number"
         raise TypeError(f"{name} must be {what} > 0; got {value!r}")
-    if not np.isfinite(value) or value <= 0:
+    try:
+        finite = math.isfinite(value)  # math, not numpy: this runs on every update() call
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite or value <= 0:
         raise ValueError(f"{name} must be > 0 and finite; got {value!r}")
     return int(value) if integer else float(value)
 

@@ -39,13 +39,15 @@ class Spec:
 
 def forward(spec, weights, biases, X):
     """Return ``zs, activations``: zs[l] = Z^{l+1}, activations[0] = X, activations[l+1] = A^{l+1}."""
+    xp, linear, L = spec.xp, spec.kernel.linear, len(weights)
+    hidden, output = ACTIVATIONS[spec.activation], ACTIVATIONS[spec.output_activation]
     zs, activations = [], [X]
     for l, (W, b) in enumerate(zip(weights, biases)):
-        z = spec.kernel.linear(W, activations[-1])  # A^{l-1} (W^l)ᵀ
+        z = linear(W, activations[-1])  # A^{l-1} (W^l)ᵀ
         if b is not None:
             z = z + b.T  # + (b^l)ᵀ, broadcast over the batch
         zs.append(z)
-        activations.append(ACTIVATIONS[spec.activation_of(l, len(weights))](spec.xp, z))
+        activations.append((output if l == L - 1 else hidden)(xp, z))
     return zs, activations
 
 
@@ -67,8 +69,7 @@ def bp2(spec, W_next, delta_next, z, a):
 
 def bp3(spec, delta):
     """BP3: ∂C/∂b^l = δ^l, summed over the batch and shaped (n_l, 1) like b^l."""
-    xp = spec.xp
-    return xp.reshape(xp.sum(delta, axis=0), (-1, 1))
+    return spec.xp.sum(delta, axis=0, keepdims=True).T  # (1, n_l) -> (n_l, 1), a view
 
 
 def bp4(spec, delta, a_prev):

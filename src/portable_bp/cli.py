@@ -1,4 +1,4 @@
-"""The ``portable-bp`` command: ``train`` a network, ``check`` that every backend agrees."""
+"""The ``portable-bp`` command: ``train`` a network, ``check`` that every backend agrees, ``bench``."""
 
 from __future__ import annotations
 
@@ -154,6 +154,10 @@ def build_parser(recipe=None):
 
     c = sub.add_parser("check", help="run one small network on every backend and compare with numpy")
     c.add_argument("--backends", default=None, type=_backend_list, help="comma-separated (default: all available)")
+
+    from . import bench  # the harness lives in portable_bp.bench; see benchmarks/README.md
+
+    bench.add_arguments(sub.add_parser("bench", help="benchmark kernels, backends and peers (benchmarks/README.md)"))
     return parser
 
 
@@ -170,6 +174,11 @@ def main(argv=None):
     try:
         if args.command == "train":
             return train(args)
+        if args.command == "bench":
+            from .bench import run_bench
+
+            run_bench(args)
+            return 0
         return check(args)
     except (ValueError, TypeError, OSError, ImportError, FloatingPointError) as exc:
         print(f"portable-bp {args.command}: error: {exc}", file=sys.stderr)

@@ -152,6 +152,21 @@ class MLP:
         self._grads = _backend.jit(grads, self.backend) if jit else grads
         finite = lambda ws, bs: all_finite(self.xp, *ws, *[b for b in bs if b is not None])
         self._finite = _backend.jit(finite, self.backend) if jit else finite  # one dispatch on JAX
+        # Where the backend compiles (JAX), the check that X and Y are valid (finite; in [0, 1] for
+        # cross-entropy) is compiled into the same call as the maths and read afterwards (one
+        # dispatch, not several eager ones and waits); the results are kept only if it passes.
+        # Elsewhere it runs first, as a guard.
+        self._fused_check = jit and _backend.has_jit(self.backend)
+        self._lr_cache = (None, None)
+        if self._fused_check:
+            xp, spec = self.xp, self._spec
+            valid = lambda X, Y: xp.logical_and(all_finite(xp, X, Y), self._targets_in_range(Y))
+            self._checked = {
+                "forward": _backend.jit(lambda ws, bs, X: (forward(spec, ws, bs, X), all_finite(xp, X)),
+                                        self.backend),
+                "grads": _backend.jit(lambda ws, bs, X, Y: (grads(ws, bs, X, Y), valid(X, Y)), self.backend),
+                "step": _backend.jit(lambda ws, bs, X, Y, lr: (step(ws, bs, X, Y, lr), valid(X, Y)), self.backend),
+            }
 
     def _asarray(self, arr):
         return self.xp.asarray(arr, dtype=self.dtype, device=self.device)
@@ -188,31 +203,49 @@ class MLP:
             and X.shape[0] > 0
         )
 
-    def _X(self, X, name="X"):
+    def _X(self, X, name="X", finite=True):
         n_in = self.sizes[0]
         if self._fast_path(X, 2, n_in):
-            if not bool(self.xp.all(self.xp.isfinite(X))):
+            if finite and not bool(self.xp.all(self.xp.isfinite(X))):
                 raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
             return X
         return self._asarray(check.inputs(X, n_in, name))
 
-    def _Y(self, Y, n_samples, name="Y"):
+    def _Y(self, Y, n_samples, name="Y", finite=True):
         n_out = self.sizes[-1]
         if self._fast_path(Y, 2, n_out):
             if Y.shape[0] != n_samples:
                 raise ValueError(f"X has {n_samples} samples but {name} has {Y.shape[0]}: they must match")
-            xp = self.xp
-            ok = xp.all(xp.isfinite(Y))
-            if self.loss == "cross_entropy":
-                ok = xp.logical_and(ok, xp.logical_and(xp.all(Y >= 0), xp.all(Y <= 1)))
-            if not bool(ok):  # one host synchronisation; the slow path below names the problem
-                check.targets(_backend.to_numpy(Y), n_out, n_samples, self.output_activation, name, self.loss)
+            if finite:
+                ok = self.xp.logical_and(self.xp.all(self.xp.isfinite(Y)), self._targets_in_range(Y))
+                if not bool(ok):  # one host synchronisation; the slow path below names the problem
+                    check.targets(_backend.to_numpy(Y), n_out, n_samples, self.output_activation, name, self.loss)
             return Y
         return self._asarray(check.targets(Y, n_out, n_samples, self.output_activation, name, self.loss))
 
-    def _XY(self, X, Y):
-        X = self._X(X)
-        return X, self._Y(Y, X.shape[0])
+    def _targets_in_range(self, Y):
+        """A 0-d boolean array: cross-entropy targets lie in [0, 1] (always True for other costs)."""
+        xp = self.xp
+        if self.loss != "cross_entropy":
+            return xp.asarray(True, device=self.device)
+        return xp.logical_and(xp.all(Y >= 0), xp.all(Y <= 1))
+
+    def _XY(self, X, Y, finite=True):
+        X = self._X(X, finite=finite)
+        return X, self._Y(Y, X.shape[0], finite=finite)
+
+    def _run_checked(self, name, X, Y=None, *rest):
+        """Run the compiled ``name`` (forward/grads/step) and read its flag that X (and Y) are
+        finite; if not, the guards of ``_X``/``_Y`` raise their ValueError and nothing is kept."""
+        X = self._X(X, finite=False)
+        data = (X,) if Y is None else (X, self._Y(Y, X.shape[0], finite=False))
+        out, finite = self._checked[name](self.weights, self.biases, *data, *rest)
+        if not _backend.to_bool(finite, self.backend):
+            self._X(X)  # raises, naming X ...
+            if Y is not None:
+                self._Y(data[1], X.shape[0])  # ... or Y
+            raise ValueError("X or Y contains NaN or infinity")  # pragma: no cover - a guard raised
+        return out
 
     def _dataset(self, X, Y, plan=None):
         """(X, Y) as backend arrays; or ``(Stream, None)`` for out-of-core data or a device mesh."""
@@ -259,6 +292,8 @@ class MLP:
     # -- the maths ----------------------------------------------------------------------------
     def forward(self, X):
         """``zs, activations`` for a batch X (N, d): activations[0] is X, zs[l] is Z^{l+1}."""
+        if self._fused_check:
+            return self._run_checked("forward", X)
         return forward(self._spec, self.weights, self.biases, self._X(X))
 
     def predict(self, X):
@@ -280,6 +315,8 @@ class MLP:
 
     def backprop(self, X, Y):
         """BP1–BP4 for the batch: ``(grads_w, grads_b)``, each the SUM over samples of ∇C_x."""
+        if self._fused_check:
+            return self._run_checked("grads", X, Y)
         X, Y = self._XY(X, Y)
         return self._grads(self.weights, self.biases, X, Y)
 
@@ -327,8 +364,11 @@ class MLP:
         leaves the network unchanged.
         """
         lr = check.check_positive("lr", lr)
-        X, Y = self._XY(X, Y)
-        new = self._step(self.weights, self.biases, X, Y, lr)
+        if self._fused_check:
+            new = self._run_checked("step", X, Y, self._lr_array(lr))
+        else:
+            X, Y = self._XY(X, Y)
+            new = self._step(self.weights, self.biases, X, Y, lr)
         if not bool(self._finite(*new)):
             raise FloatingPointError(
                 f"this SGD step (lr={lr:g}) would make parameters NaN or infinite: the gradient is not finite "
@@ -337,8 +377,12 @@ class MLP:
         self.weights, self.biases = new
         return self
 
-    def _apply_step(self, X, Y, lr):
-        self.weights, self.biases = self._step(self.weights, self.biases, X, Y, lr)
+    def _lr_array(self, lr):
+        """lr as a 0-d array of the backend (weakly typed on JAX, like the float it replaces),
+        made once per value: a compiled call would otherwise convert the float on every call."""
+        if self._lr_cache[0] != lr:
+            self._lr_cache = (lr, self.xp.asarray(lr, device=self.device))
+        return self._lr_cache[1]
 
     def fit(self, X, Y, *, epochs, batch_size, lr, shuffle=True, seed=None, progress=True,
             callback=None, validation_data=None, validation_split=None, patience=None, devices=None):
@@ -396,13 +440,14 @@ class MLP:
             if self.is_classifier:
                 history["val_accuracy"] = []
         bar = _progress(range(epochs), progress, desc=f"fit [{self.backend}]")
+        step_lr = self._lr_array(lr) if self._fused_check else lr  # converted once, not every step
         params = (self.weights, self.biases)  # arrays are never written in place: keeping is free
         best = None  # (val_cost, params, epoch) with early stopping
         try:
             for epoch in bar:
                 start, start_rng = params, copy.deepcopy(rng)  # what a replay of this epoch needs
                 for Xb, Yb in self._minibatches(X, Y, batch_size, rng if shuffle else None):
-                    params = self._step(*params, Xb, Yb, lr)  # one tuple store: never half-updated
+                    params = self._step(*params, Xb, Yb, step_lr)  # one tuple store: never half-updated
                 self.weights, self.biases = params
                 c = self._epoch_cost(X, Y)  # the epoch's one host synchronisation
                 if not np.isfinite(c):

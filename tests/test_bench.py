@@ -1,0 +1,132 @@
+"""The benchmark harness (``portable-bp bench``) in its quick mode, on NumPy: it runs, and what it
+writes has the promised structure. Timings are never asserted against a limit here: speed is a
+benchmark measurement, not a test."""
+
+import json
+import math
+
+import pytest
+
+from portable_bp import cli
+from portable_bp.bench import harness
+
+QUICK = ["bench", "--quick", "--backends", "numpy", "--dtypes", "float64", "--kernels", "matmul,stacked,loop",
+         "--peers", "handwritten,notebook-stacked,network.py", "--repeats", "2", "--min-time", "0.001",
+         "--warmup", "1"]
+
+
+def _positive_finite(x):
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert cli.main(QUICK + ["--out", str(out)]) == 0
+    return out, json.loads((out / "bench.json").read_text())
+
+
+def test_quick_run_writes_json_tables_and_plot(quick_run):
+    out, payload = quick_run
+    assert set(payload) >= {"machine", "config", "results", "wall_seconds"}
+    assert payload["machine"]["versions"]["numpy"]
+    assert payload["config"]["quick"] is True
+    text = (out / "table.txt").read_text()
+    assert "[784,100,10] N=64" in text and "targets" in text
+    assert (out / "table.md").read_text().startswith("### portable_bp benchmarks")
+    assert (out / "step_vs_batch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_measurement_is_a_sane_timing(quick_run):
+    _, payload = quick_run
+    res = payload["results"]
+    # one GEMM rate per case, measured beside it
+    assert [(g["backend"], g["n"]) for g in res["gemm"]] == [("numpy", 50), ("numpy", 64)]
+    assert all(_positive_finite(g["gflops"]) and g["flops"] == 2 * g["gemm_n"] ** 3 for g in res["gemm"])
+    timed = [r for r in res["portable_bp"] if "skipped" not in r]
+    # 2 cases x 3 kernels x 3 ops, nothing skipped at these sizes
+    assert len(timed) == 2 * 3 * 3
+    assert {(r["kernel"], r["op"]) for r in timed} == {
+        (k, op) for k in ("matmul", "stacked", "loop") for op in ("forward", "backprop", "step")}
+    for r in timed:
+        assert 0 < r["min_s"] <= r["median_s"] <= r["max_s"], r
+        assert r["repeats"] == 2 and r["number"] >= 1
+        assert _positive_finite(r["flops"]) and _positive_finite(r["gflops"])
+        assert _positive_finite(r["gemm_fraction"])
+
+
+def test_peer_ratios_are_positive_finite(quick_run):
+    _, payload = quick_run
+    peers = payload["results"]["peers"]
+    assert {p["peer"] for p in peers} == {"handwritten", "notebook-stacked", "network.py"}
+    for p in peers:
+        assert "skipped" not in p, p
+        assert p["reference_backend"] == "numpy"
+        assert _positive_finite(p["ratio_vs_reference"])
+        assert _positive_finite(p["ratio_vs_same_backend"])
+        # the ratio is the peer's time over portable_bp's numpy matmul step on the same case
+        pbp = next(r for r in payload["results"]["portable_bp"]
+                   if r["sizes"] == p["sizes"] and r["n"] == p["n"] and r["kernel"] == "matmul"
+                   and r.get("op") == "step")
+        assert p["ratio_vs_reference"] == pytest.approx(p["median_s"] / pbp["median_s"])
+
+
+def test_targets_measured_where_the_run_has_the_data(quick_run):
+    _, payload = quick_run
+    targets = payload["results"]["targets"]
+    t2 = [t for t in targets if t["target"].startswith("T2")]
+    assert {t["case"] for t in t2} == {"[784,100,10] N=64", "[2,3,3,1] N=50"}
+    for t in t2:
+        assert _positive_finite(t["value"]) and t["met"] in (True, False)
+        assert t["met"] == (t["value"] <= t["limit"])
+    # no torch peer, no wide network in this run: said so, not invented
+    for t in targets:
+        if t["target"].startswith(("T3", "T5")):
+            assert t["value"] is None and t["met"] is None and t["note"]
+
+
+def test_skip_rules_are_reported_not_silent():
+    cfg = harness.Config(backends=["numpy"], dtypes=["float32"], kernels=list(harness.KERNELS), ops=["step"],
+                         peers=[], cases=[])
+    wide = harness.Case((784, 1024, 1024, 10), 512)
+    assert "stack" in harness.skip_reason(wide, "numpy", "stacked", "float32", cfg)
+    assert "per-sample" in harness.skip_reason(wide, "numpy", "loop", "float32", cfg)
+    assert harness.skip_reason(wide, "numpy", "matmul", "float32", cfg) is None
+    assert "einsum" in harness.skip_reason(wide, "array_api_strict", "einsum", "float32", cfg)
+    small = harness.Case((784, 100, 10), 1000)
+    assert harness.skip_reason(small, "numpy", "stacked", "float64", cfg) is None
+
+
+def test_flop_count_follows_the_products_of_backprop():
+    case = harness.Case((2, 3, 1), 10)
+    # forward: 2 N (3*2 + 1*3); BP4 the same; BP2 only for the second layer: 2 N (1*3)
+    assert case.flops("forward") == 2 * 10 * 9
+    assert case.flops("step") == 2 * 10 * 9 * 2 + 2 * 10 * 3
+
+
+def test_sizes_option_parses_and_rejects_bad_text():
+    cases = harness.parse_cases("2,3,1:5,7; 4,2:3")
+    assert [(c.sizes, c.n) for c in cases] == [((2, 3, 1), 5), ((2, 3, 1), 7), ((4, 2), 3)]
+    with pytest.raises(ValueError, match="--sizes"):
+        harness.parse_cases("2,3,1")
+    assert cli.main(["bench", "--sizes", "2,x:5", "--out", "unused"]) == 1
+
+
+def test_missing_backend_degrades_gracefully(tmp_path):
+    """GPU mode on a machine without one: every backend reported unavailable, still a report."""
+    rc = cli.main(["bench", "--device", "gpu", "--backends", "cupy", "--peers", "none", "--quick",
+                   "--no-plot", "--out", str(tmp_path)])
+    assert rc == 0
+    payload = json.loads((tmp_path / "bench.json").read_text())
+    if "cupy" in payload["results"]["skipped_backends"]:
+        assert payload["results"]["portable_bp"] == []
+        assert "cupy" in (tmp_path / "table.txt").read_text()
+
+
+def test_from_json_recomputes_the_report_without_measuring(quick_run, tmp_path):
+    out, payload = quick_run
+    assert cli.main(["bench", "--from-json", str(out / "bench.json"), "--no-plot", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "bench.json").read_text())
+    assert again["results"]["targets"] == payload["results"]["targets"]
+    assert (tmp_path / "table.txt").read_text() == (out / "table.txt").read_text()
+    assert cli.main(["bench", "--from-json", str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 1

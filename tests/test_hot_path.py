@@ -1,0 +1,88 @@
+"""The per-call fast path (backend arrays in, no conversion) keeps every guard of the slow path.
+
+On JAX the finiteness check of X and Y is compiled into the same call as the step; these tests
+pin that a NaN or infinity is still refused with a ValueError naming the input, and that the
+network keeps its parameters.
+"""
+
+import numpy as np
+import pytest
+
+import portable_bp as pbp
+from helpers import assert_close, problem
+from portable_bp import _backend
+
+
+def _net(backend, dtype="float64", kernel="matmul"):
+    return pbp.MLP([3, 4, 2], activation="tanh", output_activation="softmax", loss="cross_entropy",
+                   backend=backend, dtype=dtype, kernel=kernel, seed=0)
+
+
+def _data(net, n=6):
+    X, Y = problem((3, 4, 2), n=n, output="softmax")
+    return net.xp.asarray(X, dtype=net.dtype), net.xp.asarray(Y, dtype=net.dtype)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["X", "Y"])
+def test_update_refuses_non_finite_backend_arrays_and_keeps_params(backend, where, bad):
+    net = _net(backend)
+    X, Y = problem((3, 4, 2), n=6, output="softmax")
+    (X if where == "X" else Y)[2, 1] = bad
+    X, Y = net.xp.asarray(X, dtype=net.dtype), net.xp.asarray(Y, dtype=net.dtype)
+    before = net.params_numpy()
+    with pytest.raises(ValueError, match=f"{where} contains NaN or infinity"):
+        net.update(X, Y, 0.5)
+    with pytest.raises(ValueError, match=f"{where} contains NaN or infinity"):
+        net.backprop(X, Y)
+    after = net.params_numpy()
+    for a, b in zip(before[0] + before[1], after[0] + after[1]):
+        np.testing.assert_array_equal(a, b)
+    if where == "X":
+        with pytest.raises(ValueError, match="X contains NaN or infinity"):
+            net.forward(X)
+
+
+def test_update_with_changing_lr_matches_numpy(backend):
+    """The learning rate may change from call to call (a schedule): each value is used."""
+    net, ref = _net(backend), _net("numpy")
+    X, Y = _data(net)
+    Xn, Yn = _data(ref)
+    for lr in (0.5, 0.1, 0.1, 2.0):
+        net.update(X, Y, lr)
+        ref.update(Xn, Yn, lr)
+    for a, b in zip(net.weights + net.biases, ref.weights + ref.biases):
+        assert_close(a, b)
+
+
+def test_fast_path_matches_host_input(backend):
+    """Backend arrays (fast path) and NumPy input (converted) give the same step and forward."""
+    fast, slow = _net(backend), _net(backend)
+    X, Y = problem((3, 4, 2), n=5, output="softmax")
+    fast.update(fast.xp.asarray(X, dtype=fast.dtype), fast.xp.asarray(Y, dtype=fast.dtype), 0.3)
+    slow.update(X, Y, 0.3)
+    for a, b in zip(fast.weights + fast.biases, slow.weights + slow.biases):
+        assert_close(a, b)
+    assert_close(fast.predict(fast.xp.asarray(X, dtype=fast.dtype)), slow.predict(X))
+
+
+@pytest.mark.parametrize("lr", [10**400, float("nan"), float("inf"), 0, -1.0])
+def test_lr_must_be_positive_and_finite(lr):
+    net = _net("numpy")
+    X, Y = _data(net)
+    with pytest.raises(ValueError, match="lr must be > 0 and finite"):
+        net.update(X, Y, lr)
+
+
+def test_same_namespace_remembers_types_without_confusing_them():
+    import array_api_compat.numpy as xp_np
+
+    x = np.zeros((2, 2))
+    assert _backend.same_namespace(x, xp_np)
+    assert _backend.same_namespace(x, xp_np)  # second call: from the per-type memory
+    assert not _backend.same_namespace([[0.0]], xp_np)
+    assert not _backend.same_namespace(x, object())
+    if _backend.unavailable_reason("array_api_strict") is None:
+        strict = _backend.namespace("array_api_strict")
+        assert _backend.same_namespace(strict.asarray([1.0]), strict)
+        assert not _backend.same_namespace(strict.asarray([1.0]), xp_np)
