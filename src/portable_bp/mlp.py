@@ -150,8 +150,17 @@ class MLP:
         jit = self._spec.kernel.jittable
         self._step = _backend.jit(step, self.backend) if jit else step
         self._grads = _backend.jit(grads, self.backend) if jit else grads
-        finite = lambda ws, bs: all_finite(self.xp, *ws, *[b for b in bs if b is not None])
+        xp, spec = self.xp, self._spec
+        finite = lambda ws, bs: all_finite(xp, *ws, *[b for b in bs if b is not None])
         self._finite = _backend.jit(finite, self.backend) if jit else finite  # one dispatch on JAX
+        valid = lambda X, Y: xp.logical_and(all_finite(xp, X, Y), self._targets_in_range(Y))
+
+        def checked_step(ws, bs, X, Y, lr):
+            """update()'s step and ONE flag: the inputs were valid and the new parameters are finite."""
+            new = step(ws, bs, X, Y, lr)
+            return new, xp.logical_and(valid(X, Y), finite(*new))
+
+        self._checked_step = _backend.jit(checked_step, self.backend) if jit else checked_step
         # Where the backend compiles (JAX), the check that X and Y are valid (finite; in [0, 1] for
         # cross-entropy) is compiled into the same call as the maths and read afterwards (one
         # dispatch, not several eager ones and waits); the results are kept only if it passes.
@@ -159,13 +168,10 @@ class MLP:
         self._fused_check = jit and _backend.has_jit(self.backend)
         self._lr_cache = (None, None)
         if self._fused_check:
-            xp, spec = self.xp, self._spec
-            valid = lambda X, Y: xp.logical_and(all_finite(xp, X, Y), self._targets_in_range(Y))
             self._checked = {
                 "forward": _backend.jit(lambda ws, bs, X: (forward(spec, ws, bs, X), all_finite(xp, X)),
                                         self.backend),
                 "grads": _backend.jit(lambda ws, bs, X, Y: (grads(ws, bs, X, Y), valid(X, Y)), self.backend),
-                "step": _backend.jit(lambda ws, bs, X, Y, lr: (step(ws, bs, X, Y, lr), valid(X, Y)), self.backend),
             }
 
     def _asarray(self, arr):
@@ -364,12 +370,10 @@ class MLP:
         leaves the network unchanged.
         """
         lr = check.check_positive("lr", lr)
-        if self._fused_check:
-            new = self._run_checked("step", X, Y, self._lr_array(lr))
-        else:
-            X, Y = self._XY(X, Y)
-            new = self._step(self.weights, self.biases, X, Y, lr)
-        if not bool(self._finite(*new)):
+        X, Y = self._XY(X, Y, finite=False)  # shapes and types now; values in the step's one flag
+        new, ok = self._checked_step(self.weights, self.biases, X, Y, self._lr_array(lr) if self._fused_check else lr)
+        if not _backend.to_bool(ok, self.backend):  # the one host synchronisation of a step
+            self._XY(X, Y)  # raises the ValueError naming X or Y when the data is at fault
             raise FloatingPointError(
                 f"this SGD step (lr={lr:g}) would make parameters NaN or infinite: the gradient is not finite "
                 f"or too large. The network is unchanged; try a smaller learning rate or scale X and Y"
