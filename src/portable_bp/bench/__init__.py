@@ -63,8 +63,9 @@ def add_arguments(p):
                    help="before each case, wait up to this long for other processes to use < 0.25 cores "
                         "(shared machines; default 0: don't wait). The load seen is recorded either way")
     p.add_argument("--retry-busy", type=int, default=0, metavar="K",
-                   help="measure a group of variants again (up to K times, keeping the quietest) when other "
-                        "processes used more than 0.25 cores meanwhile (default 0)")
+                   help="measure a thread-pool group again (up to K times, keeping the best attempt) when some "
+                        "of its variants got fewer than 3 repeats in rounds where other processes used < 0.25 "
+                        "cores (default 0)")
     p.add_argument("--gemm-n", type=int, default=None, help="size of the square GEMM (default 1024 cpu, 8192 gpu)")
     p.add_argument("--quick", action="store_true", help="a smoke run: two small cases, few repeats")
     p.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
