@@ -48,9 +48,9 @@ def add_arguments(p):
                    help=f"comma-separated subset of {list(peers.PEERS)}, or none (default: all)")
     p.add_argument("--sizes", default=None,
                    help="networks and batch sizes, e.g. '2,3,3,1:50,1000;784,100,10:64' (default: the issue's ladder)")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 5; quick 3)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 7; quick 3)")
     p.add_argument("--min-time", type=float, default=None,
-                   help="seconds each repeat lasts at least, by calling several times (default 0.03; quick 0.005)")
+                   help="seconds each repeat lasts at least, by calling several times (default 0.02; quick 0.005)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (JAX compiles there)")
     p.add_argument("--max-stack-mb", type=float, default=1024.0,
                    help="skip the stacked kernel when its (N, n_l, n_l-1) stack is larger (default 1024)")
@@ -95,8 +95,8 @@ def config_from_args(args, log=print):
     return harness.Config(
         backends=backends, dtypes=args.dtypes, kernels=args.kernels, ops=args.ops, peers=peer_names,
         cases=cases, gpu=gpu,
-        repeats=args.repeats or (3 if args.quick else 5),
-        min_time=args.min_time or (0.005 if args.quick else 0.03),
+        repeats=args.repeats or (3 if args.quick else 7),
+        min_time=args.min_time or (0.005 if args.quick else 0.02),
         warmup=args.warmup,
         max_stack_mb=args.max_stack_mb, max_loop_products=args.max_loop_products,
         max_call_seconds=args.max_call_seconds, wait_idle=args.wait_idle, retry_busy=max(0, args.retry_busy),

@@ -84,11 +84,12 @@ def measure_many(entries, *, repeats=5, min_time=0.02, warmup=2, slow=1.0, busy=
     numbers, rounds, errors = [], [], {}
     for i, (fn, sync) in enumerate(entries):
         try:
-            t0 = time.perf_counter()
             sync(fn())  # the first call compiles (JAX) and warms caches
+            t0 = time.perf_counter()
+            sync(fn())
             first = time.perf_counter() - t0
             if first <= slow:  # a slow call needs no more warming up: time it as it is
-                for _ in range(warmup - 1):
+                for _ in range(warmup - 2):
                     sync(fn())
                 t0 = time.perf_counter()
                 sync(fn())
