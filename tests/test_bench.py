@@ -130,3 +130,23 @@ def test_from_json_recomputes_the_report_without_measuring(quick_run, tmp_path):
     assert again["results"]["targets"] == payload["results"]["targets"]
     assert (tmp_path / "table.txt").read_text() == (out / "table.txt").read_text()
     assert cli.main(["bench", "--from-json", str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 1
+
+
+def test_busy_rounds_are_dropped_when_enough_quiet_ones_exist(monkeypatch):
+    """Rounds during which other processes were busy do not count while 3 quiet ones exist."""
+    from portable_bp.bench import timing
+
+    loads = iter([0.0, 1.5, 0.0, 1.5, 0.0, 1.5, 0.0, 1.5, 0.0])
+    monkeypatch.setattr(timing, "others_cpu", lambda since: next(loads))
+    calls = []
+    out = timing.measure_many([(lambda: calls.append(1), lambda x: x)], repeats=5, min_time=0.0, warmup=1,
+                              extra_rounds=4)
+    (r,) = out
+    # rounds 0..4: loads 0, 1.5, 0, 1.5, 0 -> 3 quiet rounds, 2 dropped; no extra round needed
+    assert r["repeats_run"] == 5 and r["busy_repeats_dropped"] == 2 and r["repeats"] == 3 and r["quiet"]
+
+    loads = iter([2.0] * 20)
+    monkeypatch.setattr(timing, "others_cpu", lambda since: next(loads))
+    (r,) = timing.measure_many([(lambda: None, lambda x: x)], repeats=5, min_time=0.0, warmup=1, extra_rounds=4)
+    # never quiet: 4 extra rounds are tried, then the 3 quietest of the 9 are used and flagged
+    assert r["repeats_run"] == 9 and r["repeats"] == 3 and not r["quiet"]

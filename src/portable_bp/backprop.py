@@ -77,15 +77,19 @@ def bp4(spec, delta, a_prev):
     return spec.kernel.outer_sum(delta, a_prev)
 
 
-def backprop(spec, weights, biases, X, Y):
+def backprop(spec, weights, biases, X, Y, scale=None):
     """Gradients ``(grads_w, grads_b)`` of Σ_x C_x over the batch (network.py's nabla_w, nabla_b).
 
-    grads_b[l] is None for a layer without bias.
+    grads_b[l] is None for a layer without bias. With ``scale``, the gradients of scale · Σ_x C_x:
+    δ^L is multiplied once, and since BP2–BP4 are linear in δ every gradient comes out scaled,
+    without a pass over each gradient (the SGD step uses it for its η/m).
     """
     zs, activations = forward(spec, weights, biases, X)
     L = len(weights)
     grads_w, grads_b = [None] * L, [None] * L
     delta = bp1(spec, zs[-1], activations[-1], Y)
+    if scale is not None:
+        delta = scale * delta
     for l in range(L - 1, -1, -1):
         if l < L - 1:
             delta = bp2(spec, weights[l + 1], delta, zs[l], activations[l + 1])
@@ -109,8 +113,7 @@ def cost_per_sample(spec, zs, activations, Y):
 
 def sgd_step(spec, weights, biases, X, Y, lr):
     """One mini-batch SGD step, network.py's rule: p ← p − (η / m) Σ_x ∇C_x. Returns new lists."""
-    grads_w, grads_b = backprop(spec, weights, biases, X, Y)
-    scale = lr / X.shape[0]
-    new_w = [W - scale * gW for W, gW in zip(weights, grads_w)]
-    new_b = [None if b is None else b - scale * gb for b, gb in zip(biases, grads_b)]
+    steps_w, steps_b = backprop(spec, weights, biases, X, Y, scale=lr / X.shape[0])  # (η/m) Σ_x ∇C_x
+    new_w = [W - dW for W, dW in zip(weights, steps_w)]
+    new_b = [None if b is None else b - db for b, db in zip(biases, steps_b)]
     return new_w, new_b

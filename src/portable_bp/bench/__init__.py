@@ -48,9 +48,9 @@ def add_arguments(p):
                    help=f"comma-separated subset of {list(peers.PEERS)}, or none (default: all)")
     p.add_argument("--sizes", default=None,
                    help="networks and batch sizes, e.g. '2,3,3,1:50,1000;784,100,10:64' (default: the issue's ladder)")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 5; quick 3)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 7; quick 3)")
     p.add_argument("--min-time", type=float, default=None,
-                   help="seconds each repeat lasts at least, by calling several times (default 0.03; quick 0.005)")
+                   help="seconds each repeat lasts at least, by calling several times (default 0.02; quick 0.005)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (JAX compiles there)")
     p.add_argument("--max-stack-mb", type=float, default=1024.0,
                    help="skip the stacked kernel when its (N, n_l, n_l-1) stack is larger (default 1024)")
@@ -63,8 +63,9 @@ def add_arguments(p):
                    help="before each case, wait up to this long for other processes to use < 0.25 cores "
                         "(shared machines; default 0: don't wait). The load seen is recorded either way")
     p.add_argument("--retry-busy", type=int, default=0, metavar="K",
-                   help="measure a group of variants again (up to K times, keeping the quietest) when other "
-                        "processes used more than 0.25 cores meanwhile (default 0)")
+                   help="measure a thread-pool group again (up to K times, keeping the best attempt) when some "
+                        "of its variants got fewer than 3 repeats in rounds where other processes used < 0.25 "
+                        "cores (default 0)")
     p.add_argument("--gemm-n", type=int, default=None, help="size of the square GEMM (default 1024 cpu, 8192 gpu)")
     p.add_argument("--quick", action="store_true", help="a smoke run: two small cases, few repeats")
     p.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
@@ -94,8 +95,8 @@ def config_from_args(args, log=print):
     return harness.Config(
         backends=backends, dtypes=args.dtypes, kernels=args.kernels, ops=args.ops, peers=peer_names,
         cases=cases, gpu=gpu,
-        repeats=args.repeats or (3 if args.quick else 5),
-        min_time=args.min_time or (0.005 if args.quick else 0.03),
+        repeats=args.repeats or (3 if args.quick else 7),
+        min_time=args.min_time or (0.005 if args.quick else 0.02),
         warmup=args.warmup,
         max_stack_mb=args.max_stack_mb, max_loop_products=args.max_loop_products,
         max_call_seconds=args.max_call_seconds, wait_idle=args.wait_idle, retry_busy=max(0, args.retry_busy),

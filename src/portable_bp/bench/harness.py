@@ -12,7 +12,7 @@ import numpy as np
 from .. import _backend
 from ..mlp import MLP, init_params
 from . import peers as peers_mod
-from .timing import _cpu_counters, measure_many, others_cpu, syncer, wait_until_idle
+from .timing import cpu_counters, measure_many, others_cpu, syncer, wait_until_idle
 
 KERNELS = ("matmul", "einsum", "stacked", "loop")
 OPS = ("forward", "backprop", "step")
@@ -31,10 +31,6 @@ class Case:
     @property
     def label(self):
         return f"[{','.join(map(str, self.sizes))}] N={self.n}"
-
-    @property
-    def shape(self):
-        return "[" + ",".join(map(str, self.sizes)) + "]"
 
     @property
     def weight_products(self):
@@ -311,19 +307,22 @@ def run_case(case, dtype, backends, cfg):
         best, load = None, None
         for attempt in range(1 + cfg.retry_busy):
             if attempt:
-                log(f"  {case.label} {dtype} [{name}]: other processes used {load:.2f} cores; measuring again")
+                avg = "?" if load is None else f"{load:.2f}"
+                log(f"  {case.label} {dtype} [{name}]: {best[2]} variants had too few quiet repeats "
+                    f"(other processes used {avg} cores on average); measuring again")
                 if cfg.wait_idle > 0:
                     wait_until_idle(cfg.wait_idle, threshold=BUSY_CORES, log=log)
             time.sleep(0.2)  # let the previous family's spinning worker threads park
-            counters = _cpu_counters()
+            counters = cpu_counters()
             timings = measure_many([(fn, sync) for _, fn, sync in family], repeats=cfg.repeats,
-                                   min_time=cfg.min_time, warmup=cfg.warmup, slow=cfg.slow)
+                                   min_time=cfg.min_time, warmup=cfg.warmup, slow=cfg.slow, busy=BUSY_CORES)
             load = others_cpu(counters)
-            if best is None or (load is not None and best[0] is not None and load < best[0]):
-                best = (load, timings)
-            if load is None or load < BUSY_CORES:
+            noisy = sum(1 for t in timings if not t.get("quiet", True))
+            if best is None or noisy < best[2]:
+                best = (load, timings, noisy)
+            if not noisy:
                 break
-        load, timings = best
+        load, timings, _ = best
         timed += [(dict(row, others_cpu_cores=load), t) for (row, _, _), t in zip(family, timings)]
 
     gemm, gemm_rows = {}, []

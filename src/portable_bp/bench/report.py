@@ -269,6 +269,7 @@ def plot(payload, path, op="step"):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     res = payload["results"]
     nets = []
@@ -306,6 +307,11 @@ def plot(payload, path, op="step"):
                 handles.setdefault(f"peer: {name}", hdl)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ns = sorted({r["n"] for r in res["portable_bp"] + res["peers"] if tuple(r["sizes"]) == sizes})
+            if ns:  # tick exactly the batch sizes measured, in plain numbers
+                ax.set_xticks(ns, [str(n) for n in ns])
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+                ax.set_xlim(ns[0] / 1.6, ns[-1] * 1.6)
             ax.set_title(f"[{','.join(map(str, sizes))}]  {dtype}", fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
             if i == len(dtypes) - 1:

@@ -68,22 +68,28 @@ def _summary(samples, number):
     }
 
 
-def measure_many(entries, *, repeats=5, min_time=0.02, warmup=2, slow=1.0):
+def measure_many(entries, *, repeats=5, min_time=0.02, warmup=2, slow=1.0, busy=0.25, extra_rounds=4):
     """Time several ``(fn, sync)`` pairs side by side; a list of dicts as ``measure`` gives.
 
     The repeats are interleaved — round r times every entry once before round r + 1 starts —
     so a burst of load from elsewhere on the machine lands on all of them alike and the ratios
-    between them stay honest. Warm-up and calibration are as in ``measure``; an entry whose
-    call takes more than ``slow`` seconds gets at most 3 repeats.
+    between them stay honest. Warm-up and calibration are as in ``measure``, except that an entry
+    whose first call takes more than ``slow`` seconds gets no further warm-up and 3 repeats.
+
+    The CPU other processes use is measured over every round. A round during which they used more
+    than ``busy`` cores does not count while enough quiet rounds exist: an entry with fewer than
+    3 quiet repeats gets up to ``extra_rounds`` more, and if it still has too few, its quietest
+    repeats are used. Each result says how many repeats were dropped as busy.
     """
     numbers, rounds, errors = [], [], {}
     for i, (fn, sync) in enumerate(entries):
         try:
-            t0 = time.perf_counter()
             sync(fn())  # the first call compiles (JAX) and warms caches
+            t0 = time.perf_counter()
+            sync(fn())
             first = time.perf_counter() - t0
             if first <= slow:  # a slow call needs no more warming up: time it as it is
-                for _ in range(warmup - 1):
+                for _ in range(warmup - 2):
                     sync(fn())
                 t0 = time.perf_counter()
                 sync(fn())
@@ -93,26 +99,47 @@ def measure_many(entries, *, repeats=5, min_time=0.02, warmup=2, slow=1.0):
             first = 0.0
         numbers.append(max(1, int(min_time / max(first, 1e-9))))
         rounds.append(0 if i in errors else min(repeats, 3) if first > slow else repeats)
-    samples = [[] for _ in entries]
+    wanted = [min(3, n) for n in rounds]
+    samples = [[] for _ in entries]  # (seconds per call, round)
+    loads = []  # other processes' cores during each round (None: unknown, counts as quiet)
+
+    def quiet(i):
+        return sum(1 for _, r in samples[i] if loads[r] is None or loads[r] < busy)
+
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for r in range(max(rounds, default=0)):
-            for i, (fn, sync) in enumerate(entries):
-                if r >= rounds[i]:
-                    continue
+        for r in range(max(rounds, default=0) + extra_rounds):
+            todo = [i for i in range(len(entries)) if r < rounds[i]
+                    or (rounds[i] and r < rounds[i] + extra_rounds and quiet(i) < wanted[i])]
+            if not todo:
+                break
+            start = cpu_counters()
+            for i in todo:
+                fn, sync = entries[i]
                 t0 = time.perf_counter()
                 for _ in range(numbers[i]):
                     sync(fn())
-                samples[i].append((time.perf_counter() - t0) / numbers[i])
+                samples[i].append(((time.perf_counter() - t0) / numbers[i], r))
+            loads.append(others_cpu(start))
     finally:
         if gc_was_enabled:
             gc.enable()
-    return [{"error": errors[i]} if i in errors else _summary(s, n)
-            for i, (s, n) in enumerate(zip(samples, numbers))]
+    out = []
+    for i, n in enumerate(numbers):
+        if i in errors:
+            out.append({"error": errors[i]})
+            continue
+        calm = [t for t, r in samples[i] if loads[r] is None or loads[r] < busy]
+        quiet_enough = quiet(i) >= wanted[i]
+        if not quiet_enough:  # too few quiet rounds: the quietest ones
+            calm = [t for t, r in sorted(samples[i], key=lambda tr: loads[tr[1]] or 0.0)[:wanted[i]]]
+        out.append(dict(_summary(calm, n), repeats_run=len(samples[i]),
+                        busy_repeats_dropped=len(samples[i]) - len(calm), quiet=quiet_enough))
+    return out
 
 
-def _cpu_counters():
+def cpu_counters():
     """(busy seconds of all CPUs, CPU seconds of this process, wall clock), or None off Linux."""
     try:
         with open("/proc/stat") as f:
@@ -125,9 +152,9 @@ def _cpu_counters():
 
 
 def others_cpu(since):
-    """Cores' worth of CPU used by OTHER processes between ``since`` (from ``_cpu_counters``) and
+    """Cores' worth of CPU used by OTHER processes between ``since`` (from ``cpu_counters``) and
     now: the load that competes with the benchmark. None where /proc/stat is not available."""
-    now = _cpu_counters()
+    now = cpu_counters()
     if since is None or now is None or now[2] <= since[2]:
         return None
     return max(0.0, ((now[0] - since[0]) - (now[1] - since[1])) / (now[2] - since[2]))
@@ -139,7 +166,7 @@ def wait_until_idle(max_seconds, threshold=0.25, log=print):  # threshold: cores
     deadline = time.monotonic() + max_seconds
     used = None
     while True:
-        start = _cpu_counters()
+        start = cpu_counters()
         time.sleep(1.0)
         used = others_cpu(start)
         if used is None or used < threshold or time.monotonic() >= deadline:
