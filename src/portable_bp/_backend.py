@@ -289,3 +289,9 @@ def backend_of_array(x):
         if _probe(name)[0] is xp:
             return name
     return None
+
+
+def quiet_floating_point():
+    """A context in which NumPy (and NumPy-based namespaces) do not warn about overflow or NaN:
+    ``update()`` computes first and checks one flag after, raising its own clear error."""
+    return np.errstate(all="ignore")

@@ -371,7 +371,9 @@ class MLP:
         """
         lr = check.check_positive("lr", lr)
         X, Y = self._XY(X, Y, finite=False)  # shapes and types now; values in the step's one flag
-        new, ok = self._checked_step(self.weights, self.biases, X, Y, self._lr_array(lr) if self._fused_check else lr)
+        with _backend.quiet_floating_point():  # bad values get the clear error below, not a warning
+            new, ok = self._checked_step(self.weights, self.biases, X, Y,
+                                         self._lr_array(lr) if self._fused_check else lr)
         if not _backend.to_bool(ok, self.backend):  # the one host synchronisation of a step
             self._XY(X, Y)  # raises the ValueError naming X or Y when the data is at fault
             raise FloatingPointError(
