@@ -30,6 +30,20 @@ def _array_module(gpu):
     return cupy
 
 
+def _forward_columns(mod, weights, biases, XT, softmax):
+    """The notebook's vectorised forward pass on columns (n, N): the activations a^0 … a^L."""
+    a, activations, L = XT, [XT], len(weights)
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        z = W.dot(a) + b
+        if softmax and l == L - 1:
+            e = mod.exp(z - z.max(axis=0, keepdims=True))
+            a = e / e.sum(axis=0, keepdims=True)
+        else:
+            a = 1.0 / (1.0 + mod.exp(-z))
+        activations.append(a)
+    return activations
+
+
 def make_handwritten(p, gpu=False):
     """The seed notebook's vectorised code: ``feedforward_batch`` (columns are samples, z = W·a + b)
     and BP1–BP4 with one matrix product per layer for the whole batch; new lists, as network.py."""
@@ -43,15 +57,8 @@ def make_handwritten(p, gpu=False):
 
     def step():
         weights, biases = state
-        a, activations = XT, [XT]
-        for l, (W, b) in enumerate(zip(weights, biases)):
-            z = W.dot(a) + b
-            if softmax and l == L - 1:
-                e = mod.exp(z - z.max(axis=0, keepdims=True))
-                a = e / e.sum(axis=0, keepdims=True)
-            else:
-                a = 1.0 / (1.0 + mod.exp(-z))
-            activations.append(a)
+        activations = _forward_columns(mod, weights, biases, XT, softmax)
+        a = activations[-1]
         delta = a - YT  # BP1 for cross-entropy on a softmax/sigmoid output
         new_w, new_b = [None] * L, [None] * L
         for l in range(L - 1, -1, -1):
@@ -79,15 +86,7 @@ def make_notebook_stacked(p, gpu=False):
 
     def step():
         weights, biases = state
-        a, activations = XT, [XT]
-        for l, (W, b) in enumerate(zip(weights, biases)):
-            z = W.dot(a) + b
-            if softmax and l == L - 1:
-                e = mod.exp(z - z.max(axis=0, keepdims=True))
-                a = e / e.sum(axis=0, keepdims=True)
-            else:
-                a = 1.0 / (1.0 + mod.exp(-z))
-            activations.append(a)
+        activations = _forward_columns(mod, weights, biases, XT, softmax)
         stacks = [A.T[:, :, None] for A in activations]  # (N, n, 1)
         delta = stacks[-1] - Ystack
         new_w, new_b = [None] * L, [None] * L
