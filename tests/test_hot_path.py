@@ -86,3 +86,23 @@ def test_same_namespace_remembers_types_without_confusing_them():
         strict = _backend.namespace("array_api_strict")
         assert _backend.same_namespace(strict.asarray([1.0]), strict)
         assert not _backend.same_namespace(strict.asarray([1.0]), xp_np)
+
+
+@pytest.mark.parametrize("total", ["small", "large"])  # checked as one concatenated vector, or array by array
+def test_all_finite_finds_each_bad_value(backend, total):
+    from portable_bp.backprop import ONE_PASS_ELEMENTS, all_finite
+
+    xp = _backend.namespace(backend)
+    rows = 2 if total == "small" else ONE_PASS_ELEMENTS  # "large": more elements than one pass takes
+    shapes = [(rows, 3), (4, 1), (1, 5)]
+    assert (sum(r * c for r, c in shapes) > ONE_PASS_ELEMENTS) == (total == "large")
+    arrays = [np.ones(s) for s in shapes]
+    as_xp = lambda arrs: [xp.asarray(a, dtype=xp.float32) for a in arrs]
+    assert _backend.to_bool(all_finite(xp, *as_xp(arrays)), backend)
+    for i in range(len(arrays)):
+        for bad in (np.nan, np.inf, -np.inf):
+            spoilt = [a.copy() for a in arrays]
+            spoilt[i][-1, -1] = bad
+            assert not _backend.to_bool(all_finite(xp, *as_xp(spoilt)), backend), (i, bad)
+    big = [np.full(s, np.finfo(np.float32).max) for s in shapes]  # finite, however large
+    assert _backend.to_bool(all_finite(xp, *as_xp(big)), backend)

@@ -16,11 +16,15 @@ How the three products are computed (one GEMM, einsum, stacks, per sample) is th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .activations import ACTIVATIONS, DERIVATIVES
 from .kernels import Kernel
 from .losses import LOSS_GRADIENTS, LOSSES
+
+#: up to this many elements in all, all_finite checks its arrays as one concatenated vector
+ONE_PASS_ELEMENTS = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,13 @@ def backprop(spec, weights, biases, X, Y, scale=None):
 
 
 def all_finite(xp, *arrays):
-    """A 0-d boolean array: True when every element of every array is finite."""
+    """A 0-d boolean array: True when every element of every array is finite.
+
+    Small arrays are checked as one: laid end to end, one isfinite and one all, instead of two
+    calls each (on NumPy every call costs about a microsecond, more than the arithmetic).
+    """
+    if sum(math.prod(a.shape) for a in arrays) <= ONE_PASS_ELEMENTS:
+        arrays = (xp.concat(arrays, axis=None),)  # axis=None: flattened first
     ok = xp.all(xp.isfinite(arrays[0]))
     for a in arrays[1:]:
         ok = ok & xp.all(xp.isfinite(a))

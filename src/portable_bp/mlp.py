@@ -144,21 +144,23 @@ class MLP:
             first_line = (str(exc).splitlines() or [""])[0][:300]  # torch's messages run for pages
             raise ValueError(f"device={device!r} is not usable with backend {self.backend!r}: "
                              f"{type(exc).__name__}: {first_line}") from None
-        self._device_name = _backend.device_of(self.weights[0])
+        self._device_key = _backend.device_key(self.weights[0])
         step = lambda ws, bs, X, Y, lr: sgd_step(self._spec, ws, bs, X, Y, lr)
         grads = lambda ws, bs, X, Y: backprop(self._spec, ws, bs, X, Y)
         jit = self._spec.kernel.jittable
         self._step = _backend.jit(step, self.backend) if jit else step
         self._grads = _backend.jit(grads, self.backend) if jit else grads
         xp, spec = self.xp, self._spec
-        finite = lambda ws, bs: all_finite(xp, *ws, *[b for b in bs if b is not None])
+        params = lambda ws, bs: [*ws, *[b for b in bs if b is not None]]
+        finite = lambda ws, bs: all_finite(xp, *params(ws, bs))
         self._finite = _backend.jit(finite, self.backend) if jit else finite  # one dispatch on JAX
-        valid = lambda X, Y: xp.logical_and(all_finite(xp, X, Y), self._targets_in_range(Y))
+        # X and Y are valid: finite (checked together with any further arrays), in [0, 1] for cross-entropy
+        valid = lambda X, Y, *more: xp.logical_and(all_finite(xp, X, Y, *more), self._targets_in_range(Y))
 
         def checked_step(ws, bs, X, Y, lr):
             """update()'s step and ONE flag: the inputs were valid and the new parameters are finite."""
             new = step(ws, bs, X, Y, lr)
-            return new, xp.logical_and(valid(X, Y), finite(*new))
+            return new, valid(X, Y, *params(*new))
 
         self._checked_step = _backend.jit(checked_step, self.backend) if jit else checked_step
         # Where the backend compiles (JAX), the check that X and Y are valid (finite; in [0, 1] for
@@ -203,7 +205,7 @@ class MLP:
         return (
             _backend.same_namespace(X, xp)
             and X.dtype == self.dtype
-            and _backend.device_of(X) == self._device_name  # another device: converted via the host
+            and _backend.device_key(X) == self._device_key  # another device: converted via the host
             and X.ndim == ndim
             and X.shape[-1] == width
             and X.shape[0] > 0
@@ -234,7 +236,7 @@ class MLP:
         xp = self.xp
         if self.loss != "cross_entropy":
             return xp.asarray(True, device=self.device)
-        return xp.logical_and(xp.all(Y >= 0), xp.all(Y <= 1))
+        return xp.all((Y >= 0) & (Y <= 1))
 
     def _XY(self, X, Y, finite=True):
         X = self._X(X, finite=finite)
@@ -371,7 +373,7 @@ class MLP:
         """
         lr = check.check_positive("lr", lr)
         X, Y = self._XY(X, Y, finite=False)  # shapes and types now; values in the step's one flag
-        with _backend.quiet_floating_point():  # bad values get the clear error below, not a warning
+        with _backend.quiet_floating_point(self.backend):  # bad values get the clear error below, not a warning
             new, ok = self._checked_step(self.weights, self.biases, X, Y,
                                          self._lr_array(lr) if self._fused_check else lr)
         if not _backend.to_bool(ok, self.backend):  # the one host synchronisation of a step
