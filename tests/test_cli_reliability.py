@@ -116,3 +116,44 @@ def test_check_with_chosen_backends(capsys):
     assert cli.main(["check", "--backends", "numpy,strict"]) == 0
     out = capsys.readouterr().out
     assert "array_api_strict" in out and "DISAGREES" not in out
+
+
+def _interrupt_in_epoch(monkeypatch, epoch, after_batches):
+    """Make training raise KeyboardInterrupt (as Ctrl-C does) in ``epoch`` (0-based) after some batches."""
+    real, calls = pbp.MLP._minibatches, []
+
+    def minibatches(self, *args, **kwargs):
+        calls.append(None)
+        for i, batch in enumerate(real(self, *args, **kwargs)):
+            if len(calls) == epoch + 1 and i == after_batches:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(pbp.MLP, "_minibatches", minibatches)
+
+
+def test_ctrl_c_saves_the_last_completed_epoch_and_resume_finishes_exactly(tmp_path, monkeypatch, capsys):
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert cli.main(["train", "--quiet", "--epochs", "5", "--seed", "3", "--out", str(straight)]) == 0
+    _interrupt_in_epoch(monkeypatch, epoch=3, after_batches=2)  # Ctrl-C in the middle of the 4th epoch
+    assert cli.main(["train", "--quiet", "--epochs", "5", "--seed", "3", "--out", str(run)]) == 130
+    err = capsys.readouterr().err
+    assert "saved the network after epoch 3 of 5" in err and "--epochs 2" in err, err
+    meta = checkpoint.read_metadata(run / "weights.npz")["user"]
+    assert meta["interrupted"] is True and meta["epochs_done"] == 3 and len(meta["history"]["cost"]) == 3
+    monkeypatch.undo()
+    resume = err.split("To finish the run:")[1].split()[2:]  # the printed command, after "portable-bp train"
+    assert cli.main(["train", "--quiet", *resume]) == 0
+    assert params_bytes(run / "weights.npz") == params_bytes(straight / "weights.npz")
+    a = json.loads((straight / "metrics.json").read_text())
+    b = json.loads((run / "metrics.json").read_text())
+    assert b["history"] == a["history"] and b["epochs_done"] == 5
+
+
+def test_ctrl_c_in_the_first_epoch_keeps_an_earlier_checkpoint(tmp_path, monkeypatch, capsys):
+    assert train("--out", tmp_path) == 0
+    before = (tmp_path / "weights.npz").read_bytes()
+    _interrupt_in_epoch(monkeypatch, epoch=0, after_batches=1)
+    assert train("--out", tmp_path) == 130
+    assert "nothing saved" in capsys.readouterr().err
+    assert (tmp_path / "weights.npz").read_bytes() == before

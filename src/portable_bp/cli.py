@@ -214,9 +214,19 @@ def train(args):
     # test cost, gradient norms and animation frames after every epoch, for the figures
     monitor = plots.TrainingMonitor(net, X_tr, Y_tr, X_te, Y_te, frames=args.animate,
                                     frame_every=args.frame_every, total_epochs=args.epochs)
+    last_epoch = {}  # the state after the last completed epoch: what Ctrl-C saves
+
+    def after_epoch(epoch, net, history):
+        last_epoch.update(params=(net.weights, net.biases), rng_state=rng.bit_generator.state,
+                          history={k: list(v) for k, v in history.items()})  # arrays are never written in place
+        monitor(epoch, net, history)
+
     t0 = time.perf_counter()
-    history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      seed=rng, progress=not args.quiet, callback=monitor)
+    try:
+        history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                          seed=rng, progress=not args.quiet, callback=after_epoch)
+    except KeyboardInterrupt:
+        return _save_interrupted(args, net, weights_file, resumed, seed, last_epoch)
     seconds = time.perf_counter() - t0
     history = {k: resumed.get("history", {}).get(k, []) + v for k, v in history.items()}
     metrics = {
@@ -242,6 +252,25 @@ def train(args):
           "with the per-epoch monitoring)")
     _write_figures(args, net, monitor, X_tr, Y_tr, X_te, Y_te)
     return 0
+
+
+def _save_interrupted(args, net, weights_file, resumed, seed, last_epoch):
+    """Ctrl-C during training: save the network as it was after its last completed epoch, with the
+    shuffling state, so that ``--resume`` continues exactly as if never interrupted. Exit code 130."""
+    if not last_epoch:
+        print("\ninterrupted before the first epoch ended: nothing saved"
+              + (f" ({weights_file} is as it was)" if os.path.exists(weights_file) else ""), file=sys.stderr)
+        return 130
+    net.weights, net.biases = last_epoch["params"]
+    history = {k: resumed.get("history", {}).get(k, []) + v for k, v in last_epoch["history"].items()}
+    done, total = len(last_epoch["history"]["cost"]), args.epochs
+    net.save(weights_file, metadata={"dataset": args.dataset, "seed": seed, "epochs_done": len(history["cost"]),
+                                     "rng_state": last_epoch["rng_state"], "history": history, "interrupted": True})
+    print(f"\ninterrupted: saved the network after epoch {done} of {total} to {weights_file}. To finish the run:\n"
+          f"  portable-bp train --resume {args.out} --out {args.out} --dataset {args.dataset} "
+          f"--epochs {total - done} --batch-size {args.batch_size} --lr {args.lr!r} --backend {net.backend}",
+          file=sys.stderr)
+    return 130
 
 
 def _write_figures(args, net, monitor, X_tr, Y_tr, X_te, Y_te):
