@@ -148,3 +148,22 @@ def test_validation_and_divergence_on_a_jax_mesh(other_backends):
     assert (e1, b1, n1) == (e4, b4, n4) == (1, 5, 6)
     for a, b in zip(w1, w4):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+
+
+def test_cross_entropy_targets_outside_0_1_in_a_memory_map_are_refused(tmp_path):
+    """As in memory: a streamed Y for cross-entropy must lie in [0, 1]; the error names where it was read."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((100, 3)), np.eye(2)[rng.integers(0, 2, 100)]
+    Y[70, 0] = 2.0
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    Xm, Ym = np.load(tmp_path / "X.npy", mmap_mode="r"), np.load(tmp_path / "Y.npy", mmap_mode="r")
+    net = pbp.MLP([3, 4, 2], output_activation="softmax", loss="cross_entropy", seed=0)
+    net.stream_rows = 32
+    before = net.params_numpy()
+    with pytest.raises(ValueError, match=r"Y must lie in \[0, 1\].*got values from 0 to 2"):
+        net.fit(X, Y, epochs=1, batch_size=10, lr=0.5, progress=False)
+    with pytest.raises(ValueError, match=r"Y must lie in \[0, 1\].*read from the out-of-core data"):
+        net.fit(Xm, Ym, epochs=1, batch_size=10, lr=0.5, shuffle=False, progress=False)
+    for a, b in zip(before[0] + before[1], net.params_numpy()[0] + net.params_numpy()[1]):
+        np.testing.assert_array_equal(a, b)

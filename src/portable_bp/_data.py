@@ -96,7 +96,8 @@ class Stream:
     replicated one).
     """
 
-    def __init__(self, X, Y, *, n_in, n_out, output_activation, rows, place_batch, place_eval, multiple=1):
+    def __init__(self, X, Y, *, n_in, n_out, output_activation, rows, place_batch, place_eval, multiple=1,
+                 loss=None):
         if is_out_of_core(X):
             self.n = check_inputs_meta(X, n_in)
         else:  # an in-memory X (data-parallel training from host memory): check it all now
@@ -113,7 +114,7 @@ class Stream:
             raise ValueError(f"X has {self.n} samples but Y has {m}: they must match")
         rows = check.check_positive("stream_rows", rows, integer=True)
         self.X, self.Y = X, Y
-        self.n_in, self.n_out, self.output_activation = n_in, n_out, output_activation
+        self.n_in, self.n_out, self.output_activation, self.loss = n_in, n_out, output_activation, loss
         self.rows, self.multiple = rows, multiple
         self.place_batch, self.place_eval = place_batch, place_eval
         self.last_eval = None  # (parameters, statistics): fit asks for cost, then accuracy, of one network
@@ -127,7 +128,7 @@ class Stream:
         Xr, Yr = read((self.X, self.Y), index)
         try:
             Xr = check.inputs(Xr, self.n_in)
-            Yr = check.targets(Yr, self.n_out, Xr.shape[0], self.output_activation)
+            Yr = check.targets(Yr, self.n_out, Xr.shape[0], self.output_activation, loss=self.loss)
         except ValueError as exc:
             where = (
                 f"samples {index.start}..{index.stop - 1}"

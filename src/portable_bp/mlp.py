@@ -270,7 +270,7 @@ class MLP:
         stream = _data.Stream(
             X, Y, n_in=self.sizes[0], n_out=self.sizes[-1], output_activation=self.output_activation,
             rows=self.stream_rows, place_batch=place_batch, place_eval=place_eval,
-            multiple=1 if plan is None else plan.size,
+            multiple=1 if plan is None else plan.size, loss=self.loss,
         )
         return stream, None
 
