@@ -2,7 +2,7 @@
 
     nox                      # every CPU backend (numpy, array_api_strict, jax, torch) + lint
     nox -s "tests(backend='jax')"
-    nox -s tests_gpu         # cupy and jax on an NVIDIA machine
+    nox -s tests_gpu         # cupy, jax and torch (cuda) on an NVIDIA machine
     nox -s bench -- --help   # the benchmark harness
     nox -s tests_multidevice # fit(devices=...) on 4 virtual CPU devices (JAX)
     nox -s scaling -- --quick  # benchmarks/scaling.py: throughput against the device count
@@ -22,10 +22,10 @@ TORCH = os.environ.get("PORTABLE_BP_TORCH_SPEC", "torch==2.13.0")
 EXTRA_PACKAGES = {"torch": [TORCH], "cupy": ["cupy-cuda12x>=13"]}
 
 
-def _run_tests(session, backend):
+def _run_tests(session, backend, **env):
     session.install("-e", ".[test]", *EXTRA_PACKAGES.get(backend, []))
     session.run("pytest", "--backend", backend, *session.posargs,
-                env={"PORTABLE_BP_TEST_BACKENDS": backend})
+                env={"PORTABLE_BP_TEST_BACKENDS": backend, **env})
 
 
 @nox.session
@@ -36,10 +36,11 @@ def tests(session, backend):
 
 
 @nox.session
-@nox.parametrize("backend", ["cupy", "jax"])
+@nox.parametrize("backend", ["cupy", "jax", "torch"])
 def tests_gpu(session, backend):
-    """CuPy and JAX on a CUDA machine (install jax[cuda12] yourself for a GPU JAX)."""
-    _run_tests(session, backend)
+    """CuPy, JAX and PyTorch on a CUDA machine (install jax[cuda12] yourself for a GPU JAX; for torch set
+    PORTABLE_BP_TORCH_SPEC to a CUDA build, e.g. "torch", which then runs with cuda as its default device)."""
+    _run_tests(session, backend, **({"PORTABLE_BP_TEST_TORCH_DEVICE": "cuda"} if backend == "torch" else {}))
 
 
 # 4 virtual CPU devices for JAX; XLA reads these when JAX starts. NPROC: more XLA CPU threads than

@@ -3,6 +3,9 @@
 Choose backends with ``pytest --backend jax --backend numpy`` or
 ``PORTABLE_BP_TEST_BACKENDS=jax,numpy``; by default every backend is tried and the ones that
 cannot run here are skipped with the reason (CuPy without a GPU, a library not installed).
+
+``--torch-device cuda`` (or ``PORTABLE_BP_TEST_TORCH_DEVICE=cuda``) runs the torch backend on a GPU:
+it becomes PyTorch's default device, where every network built with ``device=None`` then lives.
 """
 
 import os
@@ -16,6 +19,25 @@ ALL = list(_backend.BACKENDS)
 
 def pytest_addoption(parser):
     parser.addoption("--backend", action="append", default=None, help=f"backend(s) to test: {ALL}")
+    parser.addoption("--torch-device", default=os.environ.get("PORTABLE_BP_TEST_TORCH_DEVICE"),
+                     help="PyTorch's default device for the torch backend, e.g. cuda (default: cpu)")
+
+
+def pytest_configure(config):
+    device = config.getoption("--torch-device")
+    if device:
+        import torch
+
+        try:
+            torch.set_default_device(device)
+            torch.zeros(1)  # a device that does not exist (or no GPU) fails here, not in every test
+        except (RuntimeError, AssertionError) as exc:
+            raise pytest.UsageError(f"--torch-device {device!r} is not usable: {str(exc).splitlines()[0]}") from None
+
+
+def pytest_report_header(config):
+    device = config.getoption("--torch-device")
+    return f"portable_bp: torch backend on {device}" if device else None
 
 
 def selected_backends(config):
