@@ -31,3 +31,14 @@ def assert_close(actual, desired, dtype="float64", **kw):
     d = pbp.to_numpy(desired)
     assert a.shape == d.shape, f"shape {a.shape} != {d.shape}"
     np.testing.assert_allclose(a.astype(np.float64), d.astype(np.float64), **tol)
+
+
+def params_bits(net):
+    """The parameters as (dtype, shape, bytes): equal only when bit for bit the same."""
+    ws, bs = net.params_numpy()
+    return [None if p is None else (p.dtype.str, p.shape, p.tobytes()) for p in ws + bs]
+
+
+def params_finite(net):
+    ws, bs = net.params_numpy()
+    return all(np.isfinite(p).all() for p in ws + bs if p is not None)

@@ -7,19 +7,10 @@ import numpy as np
 import pytest
 
 import portable_bp as pbp
+from helpers import params_bits, params_finite
 from portable_bp import _training
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's overflow warnings while diverging
-
-
-def bits(net):
-    ws, bs = net.params_numpy()
-    return [None if p is None else (p.dtype.str, p.shape, p.tobytes()) for p in ws + bs]
-
-
-def finite(net):
-    ws, bs = net.params_numpy()
-    return all(np.isfinite(p).all() for p in ws + bs if p is not None)
 
 
 def regression(n=40, seed=0):
@@ -73,8 +64,8 @@ def test_divergence_names_epoch_and_batch_like_the_oracle(backend, lr):
     assert err.n_batches == 5 and err.lr == lr and len(err.history["cost"]) == err.epoch - 1
     msg = str(err)
     assert f"epoch {err.epoch}, batch {err.batch} of 5" in msg and "smaller learning rate" in msg
-    assert finite(net)
-    assert bits(net) == bits(ref)  # exactly the parameters from just before the bad batch
+    assert params_finite(net)
+    assert params_bits(net) == params_bits(ref)  # exactly the parameters from just before the bad batch
 
 
 def test_non_finite_cost_in_one_batch(backend):
@@ -87,26 +78,26 @@ def test_non_finite_cost_in_one_batch(backend):
     assert info.value.history == {"cost": []}
     for s in (0, 10, 20):
         ref.update(X[s : s + 10], Y[s : s + 10], 0.1)
-    assert bits(net) == bits(ref)
+    assert params_bits(net) == params_bits(ref)
 
 
 def test_non_finite_gradient_with_finite_cost(backend):
     """lr so large the very first step overflows the parameters: batch 1, the initial network kept."""
     X, Y = regression(n=8)
     net = pbp.MLP([3, 4, 2], activation="tanh", output_activation="identity", loss="mse", backend=backend, seed=0)
-    start = bits(net)
+    start = params_bits(net)
     with pytest.raises(pbp.DivergenceError, match="epoch 1, batch 1 of 8: its gradient step gave non-finite"):
         net.fit(X, 100 * Y, epochs=2, batch_size=1, lr=1e307, shuffle=False, progress=False)
-    assert bits(net) == start
+    assert params_bits(net) == start
 
 
 def test_update_refuses_a_non_finite_step(backend):
     X, Y = regression(n=8)
     net = pbp.MLP([3, 4, 2], activation="tanh", output_activation="identity", loss="mse", backend=backend, seed=0)
-    start = bits(net)
+    start = params_bits(net)
     with pytest.raises(FloatingPointError, match="NaN or infinite.*unchanged.*smaller learning rate"):
         net.update(X[:1], 100 * Y[:1], lr=1e307)
-    assert bits(net) == start
+    assert params_bits(net) == start
 
 
 def test_the_check_does_not_change_the_reported_cost(backend):
@@ -144,7 +135,7 @@ def test_interrupt_mid_epoch_keeps_last_completed_step(backend):
     ref.update(X[:6], Y[:6], 0.05)
     ref.update(X[6:12], Y[6:12], 0.05)
     assert info.value.history == ref_history  # the one completed epoch
-    assert bits(net) == bits(ref)  # six completed steps, nothing half-applied
+    assert params_bits(net) == params_bits(ref)  # six completed steps, nothing half-applied
 
 
 def test_interrupt_from_callback_keeps_the_epochs_done(backend):
@@ -159,7 +150,7 @@ def test_interrupt_from_callback_keeps_the_epochs_done(backend):
         net.fit(X, Y, epochs=10, batch_size=6, lr=0.05, seed=4, progress=False, callback=callback)
     ref_history = ref.fit(X, Y, epochs=3, batch_size=6, lr=0.05, seed=4, progress=False)
     assert info.value.history == ref_history and len(ref_history["cost"]) == 3
-    assert bits(net) == bits(ref)
+    assert params_bits(net) == params_bits(ref)
 
 
 # -- validation and early stopping --------------------------------------------------------------
@@ -202,7 +193,7 @@ def test_validation_split_holds_out_the_last_samples(backend):
     ha = a.fit(X, y, epochs=3, batch_size=9, lr=0.5, seed=2, progress=False, validation_split=0.25)
     hb = b.fit(X[:45], y[:45], epochs=3, batch_size=9, lr=0.5, seed=2, progress=False,
                validation_data=(X[45:], y[45:]))
-    assert ha == hb and bits(a) == bits(b)
+    assert ha == hb and params_bits(a) == params_bits(b)
 
 
 @pytest.mark.parametrize(
@@ -228,8 +219,8 @@ def test_validation_split_holds_out_the_last_samples(backend):
 def test_bad_fit_options(kwargs, error, match):
     X, y = classification()
     net = pbp.MLP([2, 6, 1], seed=0)
-    start = bits(net)
+    start = params_bits(net)
     settings = dict(epochs=2, batch_size=10, lr=0.5, progress=False) | kwargs
     with pytest.raises(error, match=match):
         net.fit(X, y, **settings)
-    assert bits(net) == start
+    assert params_bits(net) == start

@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 
 import portable_bp as pbp
 from conftest import selected_backends
+from helpers import params_bits, params_finite
 from portable_bp import _backend
 from portable_bp.activations import ACTIVATIONS, DERIVATIVES
 from portable_bp.kernels import KERNELS
@@ -101,16 +102,6 @@ def host(a):
     return None if a is None else pbp.to_numpy(a)
 
 
-def params_bits(net):
-    ws, bs = net.params_numpy()
-    return [None if p is None else (p.dtype.str, p.shape, p.tobytes()) for p in ws + bs]
-
-
-def all_finite(net):
-    ws, bs = net.params_numpy()
-    return all(np.isfinite(p).all() for p in ws + bs if p is not None)
-
-
 # -- shapes ---------------------------------------------------------------------------------------
 @given(spec=specs())
 def test_backprop_shapes_match_parameters(backend, spec):
@@ -142,7 +133,7 @@ def check_shapes(backend, spec):
     assert math.isfinite(net.cost(X, Y))
     before = [tuple(W.shape) for W in net.weights]
     net.update(X, Y, lr=0.1)
-    assert [tuple(W.shape) for W in net.weights] == before and all_finite(net)
+    assert [tuple(W.shape) for W in net.weights] == before and params_finite(net)
 
 
 # -- gradient check -------------------------------------------------------------------------------
@@ -337,7 +328,7 @@ def test_malformed_input_is_a_clear_error_and_changes_nothing(backend, data_, sp
     with pytest.raises((ValueError, TypeError)) as info:
         call(net)
     assert len(str(info.value)) > 10, f"{what}: message {str(info.value)!r}"
-    assert params_bits(net) == before and all_finite(net)
+    assert params_bits(net) == before and params_finite(net)
 
 
 EXTREME = dict(
@@ -372,7 +363,7 @@ def check_extreme(backend, values, head, lr):
             call()
         except FloatingPointError as exc:
             assert "learning rate" in str(exc)
-        assert all_finite(net)
+        assert params_finite(net)
 
 
 # -- constructors ---------------------------------------------------------------------------------
