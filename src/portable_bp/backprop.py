@@ -37,9 +37,6 @@ class Spec:
     loss: str
     kernel: Kernel
 
-    def activation_of(self, l, n_layers):
-        return self.output_activation if l == n_layers - 1 else self.activation
-
 
 def forward(spec, weights, biases, X):
     """Return ``zs, activations``: zs[l] = Z^{l+1}, activations[0] = X, activations[l+1] = A^{l+1}."""

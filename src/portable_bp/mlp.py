@@ -243,7 +243,7 @@ class MLP:
         return X, self._Y(Y, X.shape[0], finite=finite)
 
     def _run_checked(self, name, X, Y=None, *rest):
-        """Run the compiled ``name`` (forward/grads/step) and read its flag that X (and Y) are
+        """Run the compiled ``name`` (forward or grads) and read its flag that X (and Y) are
         finite; if not, the guards of ``_X``/``_Y`` raise their ValueError and nothing is kept."""
         X = self._X(X, finite=False)
         data = (X,) if Y is None else (X, self._Y(Y, X.shape[0], finite=False))
