@@ -42,3 +42,15 @@ def params_bits(net):
 def params_finite(net):
     ws, bs = net.params_numpy()
     return all(np.isfinite(p).all() for p in ws + bs if p is not None)
+
+
+def wrap_steps(monkeypatch, wrapper):
+    """Make the training steps that fit builds from now on run as ``wrapper(step, *args)``
+    (args: params, optimizer state, X_b, Y_b, l2 coefficient), e.g. to count them or interrupt one."""
+    real = pbp.train.make_step
+
+    def make_step(*a, **k):
+        step = real(*a, **k)
+        return lambda *args: wrapper(step, *args)
+
+    monkeypatch.setattr(pbp.train, "make_step", make_step)

@@ -51,15 +51,20 @@ def rel_diff(a, b):
     return max(float(np.max(np.abs(p - q)) / np.max(np.abs(p))) for p, q in zip(wa + ba, wb + bb))
 
 
-def recorder(net):
-    """Wrap the network's jitted step to record the shardings it is called with."""
-    seen, step = [], net._step
+def recorder():
+    """Wrap the jitted steps that fit builds from now on, to record the shardings they are called with."""
+    seen, make_step = [], pbp.train.make_step
 
-    def record(ws, bs, Xb, Yb, lr):
-        seen.append((Xb, Yb, ws[0]))
-        return step(ws, bs, Xb, Yb, lr)
+    def make(*args):
+        step = make_step(*args)
 
-    net._step = record
+        def record(params, state, Xb, Yb, l2c):
+            seen.append((Xb, Yb, params[0][0]))
+            return step(params, state, Xb, Yb, l2c)
+
+        return record
+
+    pbp.train.make_step = make
     return seen
 
 
@@ -74,12 +79,15 @@ def sharding_info(x):
     }
 
 
+make_step_unwrapped = pbp.train.make_step
+
 # single device vs the mesh, float64 -------------------------------------------------------------
 single = make()
 h1 = single.fit(X, labels, **FIT)
 multi = make()
-seen = recorder(multi)
+seen = recorder()
 hm = multi.fit(X, labels, devices=N_DEV, **FIT)
+pbp.train.make_step = make_step_unwrapped
 out["f64_rel_diff_params"] = rel_diff(single, multi)
 out["f64_rel_diff_cost"] = max(abs(a - b) / abs(a) for a, b in zip(h1["cost"], hm["cost"]))
 out["accuracy_single"], out["accuracy_multi"] = h1["accuracy"], hm["accuracy"]
@@ -91,7 +99,7 @@ out["all_batches_sharded"] = all(len(x.sharding.device_set) == N_DEV and not x.s
                                  for x, _, _ in seen)
 
 # XLA inserted the cross-device sum of BP3/BP4 in the compiled step --------------------------------
-hlo = jax.jit(lambda ws, bs, X, Y: pbp.backprop.sgd_step(multi._spec, ws, bs, X, Y, 0.1)).lower(
+hlo = jax.jit(lambda ws, bs, X, Y: pbp.backprop.sgd_step(multi.spec, ws, bs, X, Y, 0.1)).lower(
     multi.weights, multi.biases, Xb, Yb).compile().as_text()
 out["hlo_has_all_reduce"] = "all-reduce" in hlo
 

@@ -70,10 +70,13 @@ def test_file_is_plain_npz_without_pickles(tmp_path):
     net, _ = trained("numpy")
     path = net.save(tmp_path / "m.npz", metadata={"note": "hello", "epochs": 2})
     with np.load(path, allow_pickle=False) as f:  # readable without portable_bp
-        assert sorted(f.files) == ["W1", "W2", "W3", "b1", "b2", "b3", "portable_bp_meta"]
+        params = ["W1", "W2", "W3", "b1", "b2", "b3"]  # and network.py's SGD: a step count, no state slots
+        assert sorted(f.files) == params + ["opt_lr_scale", "opt_step", "portable_bp_meta"]
         meta = json.loads(str(f["portable_bp_meta"][()]))
         np.testing.assert_array_equal(f["W2"], net.weights[1])
-    assert meta["format"] == "portable_bp.checkpoint" and meta["format_version"] == 1
+        assert int(f["opt_step"]) == 2 * 5  # trained(): 2 epochs of 5 batches (30 samples, 7 a batch)
+    assert meta["format"] == "portable_bp.checkpoint" and meta["format_version"] == 2
+    assert meta["optimizer"] == {"config": {"name": "sgd", "lr": 0.3}, "slots": 0}
     assert meta["library_version"] == pbp.__version__ and meta["sizes"] == [3, 5, 4, 3]
     assert meta["user"] == {"note": "hello", "epochs": 2}
     assert checkpoint.read_metadata(path) == meta
@@ -260,7 +263,7 @@ def _set(key, value):
 @pytest.mark.parametrize(
     "mutate,match",
     [
-        (_set("format_version", 2), "newer portable_bp.*format version 2.*up to 1.*Upgrade"),
+        (_set("format_version", 3), "newer portable_bp.*format version 3.*up to 2.*Upgrade"),
         (_set("format_version", "1"), "format_version is '1'"),
         (_set("format", "keras"), "does not name the format"),
         (_set("activation", "swish"), "activation 'swish' is unknown"),

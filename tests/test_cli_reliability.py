@@ -120,16 +120,16 @@ def test_check_with_chosen_backends(capsys):
 
 def _interrupt_in_epoch(monkeypatch, epoch, after_batches):
     """Make training raise KeyboardInterrupt (as Ctrl-C does) in ``epoch`` (0-based) after some batches."""
-    real, calls = pbp.MLP._minibatches, []
+    real, calls = pbp.train.Arrays.batches, []
 
-    def minibatches(self, *args, **kwargs):
+    def batches(self, *args, **kwargs):
         calls.append(None)
         for i, batch in enumerate(real(self, *args, **kwargs)):
             if len(calls) == epoch + 1 and i == after_batches:
                 raise KeyboardInterrupt
             yield batch
 
-    monkeypatch.setattr(pbp.MLP, "_minibatches", minibatches)
+    monkeypatch.setattr(pbp.train.Arrays, "batches", batches)
 
 
 def test_ctrl_c_saves_the_last_completed_epoch_and_resume_finishes_exactly(tmp_path, monkeypatch, capsys):

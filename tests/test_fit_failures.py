@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import portable_bp as pbp
-from helpers import params_bits, params_finite
-from portable_bp import _training
+from helpers import params_bits, params_finite, wrap_steps
+from portable_bp.train import divergence
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's overflow warnings while diverging
 
@@ -111,26 +111,27 @@ def test_the_check_does_not_change_the_reported_cost(backend):
 def test_no_replay_on_the_normal_path(monkeypatch):
     X, Y = regression()
     calls = []
-    monkeypatch.setattr(_training, "locate_divergence", lambda *a: calls.append(a))
+    monkeypatch.setattr(divergence, "locate", lambda *a: calls.append(a))
     relu_net("numpy").fit(X, Y, epochs=3, batch_size=8, lr=0.05, seed=0, progress=False)
     assert calls == []
 
 
 # -- KeyboardInterrupt --------------------------------------------------------------------------
-def test_interrupt_mid_epoch_keeps_last_completed_step(backend):
+def test_interrupt_mid_epoch_keeps_last_completed_step(backend, monkeypatch):
     X, Y = regression(n=24)
     net, ref = relu_net(backend), relu_net(backend)
-    real_step, calls = net._step, []
+    calls = []
 
-    def step(*args):
+    def step(real_step, *args):
         calls.append(1)
         if len(calls) == 7:  # epoch 2, batch 3 (4 batches per epoch)
             raise KeyboardInterrupt
         return real_step(*args)
 
-    net._step = step
-    with pytest.raises(KeyboardInterrupt) as info:
-        net.fit(X, Y, epochs=5, batch_size=6, lr=0.05, shuffle=False, progress=False)
+    with monkeypatch.context() as m:
+        wrap_steps(m, step)
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, Y, epochs=5, batch_size=6, lr=0.05, shuffle=False, progress=False)
     ref_history = ref.fit(X, Y, epochs=1, batch_size=6, lr=0.05, shuffle=False, progress=False)
     ref.update(X[:6], Y[:6], 0.05)
     ref.update(X[6:12], Y[6:12], 0.05)

@@ -4,16 +4,19 @@ JAX, PyTorch and array-api-strict.
 
 >>> import portable_bp as pbp
 >>> net = pbp.MLP([2, 8, 1], backend="numpy", seed=0)
+>>> history = net.fit(X, y, epochs=10, batch_size=10, optimizer=pbp.optim.adam(1e-2))  # doctest: +SKIP
 """
 
+from . import optim, train
 from ._backend import available_backends, to_numpy
-from ._training import DivergenceError
-from .checkpoint import CheckpointError, load
+from .checkpoint import CheckpointError
 from .gradcheck import gradcheck
-from .mlp import MLP
+from .mlp import MLP, load
+from .train import DivergenceError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MLP", "CheckpointError", "DivergenceError", "available_backends", "gradcheck", "load", "to_numpy", "__version__",
+    "MLP", "CheckpointError", "DivergenceError", "available_backends", "gradcheck", "load", "optim", "to_numpy",
+    "train", "__version__",
 ]

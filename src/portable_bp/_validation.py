@@ -34,6 +34,22 @@ def check_positive(name, value, integer=False):
     return int(value) if integer else float(value)
 
 
+def check_nonnegative(name, value):
+    """A finite real number >= 0 (e.g. ``l2``), as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise (TypeError if not isinstance(value, numbers.Real) else ValueError)(
+            f"{name} must be a finite number >= 0; got {value!r}")
+    return float(value)
+
+
+def check_pair(name, value):
+    """A pair ``(X, Y)``, e.g. ``validation_data``."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (X_val, Y_val); got {type(value).__name__}"
+                        + (f" of length {len(value)}" if hasattr(value, "__len__") else ""))
+    return value
+
+
 def check_bool(name, value):
     """A real bool (or NumPy bool): ``bias="no"`` must not silently mean True."""
     if not isinstance(value, (bool, np.bool_)):

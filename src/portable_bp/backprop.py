@@ -83,7 +83,7 @@ def backprop(spec, weights, biases, X, Y, scale=None):
 
     grads_b[l] is None for a layer without bias. With ``scale``, the gradients of scale · Σ_x C_x:
     δ^L is multiplied once, and since BP2–BP4 are linear in δ every gradient comes out scaled,
-    without a pass over each gradient (the SGD step uses it for its η/m).
+    without a pass over each gradient (the training step uses it for the batch mean, 1/m).
     """
     zs, activations = forward(spec, weights, biases, X)
     L = len(weights)
@@ -119,8 +119,12 @@ def cost_per_sample(spec, zs, activations, Y):
 
 
 def sgd_step(spec, weights, biases, X, Y, lr):
-    """One mini-batch SGD step, network.py's rule: p ← p − (η / m) Σ_x ∇C_x. Returns new lists."""
-    steps_w, steps_b = backprop(spec, weights, biases, X, Y, scale=lr / X.shape[0])  # (η/m) Σ_x ∇C_x
-    new_w = [W - dW for W, dW in zip(weights, steps_w)]
-    new_b = [None if b is None else b - db for b, db in zip(biases, steps_b)]
+    """One mini-batch SGD step, network.py's rule: p ← p − η · (1/m) Σ_x ∇C_x. Returns new lists.
+
+    The same arithmetic as ``optim.sgd`` on the batch-mean gradient (what ``fit`` runs), so
+    ``update`` and ``fit`` agree bit for bit.
+    """
+    grads_w, grads_b = backprop(spec, weights, biases, X, Y, scale=1.0 / X.shape[0])  # (1/m) Σ_x ∇C_x
+    new_w = [W - lr * g for W, g in zip(weights, grads_w)]
+    new_b = [None if b is None else b - lr * g for b, g in zip(biases, grads_b)]
     return new_w, new_b

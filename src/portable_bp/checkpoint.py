@@ -8,8 +8,15 @@ allow_pickle=False)`` and without portable_bp):
 * ``portable_bp_meta``: a 0-d unicode array holding a JSON object: ``format``
   (``"portable_bp.checkpoint"``), ``format_version``, ``library_version``, ``sizes``,
   ``activation``, ``output_activation``, ``loss``, ``kernel``, ``dtype``, ``bias`` (one bool per
-  layer), ``backend`` (the backend it was saved from, for information) and ``user`` (the
-  ``metadata`` dict given to ``save``, JSON-serialisable).
+  layer), ``backend`` (the backend it was saved from, for information), ``user`` (the
+  ``metadata`` dict given to ``save``, JSON-serialisable) and, when the network has been trained,
+  ``optimizer``: ``{"config": {"name", "lr", hyper-parameters...}, "slots": k}``;
+* with an optimizer (format version 2): ``opt_step`` (steps taken) and ``opt_lr_scale`` (0-d),
+  and ``opt{k}_W1`` …, ``opt{k}_b1`` … for each of its k state slots (momentum's velocity, Adam's
+  two moments), shaped like the parameters. Version-1 files (no optimizer) still load.
+
+This module reads and writes plain arrays and JSON; ``MLP.save`` and ``portable_bp.load`` (in
+``mlp.py``) turn a network into them and back.
 
 Nothing is pickled, in either direction. Parameters are stored exactly (bit for bit) in their
 dtype, so a round trip is exact within a dtype and across backends.
@@ -29,14 +36,14 @@ import secrets
 
 import numpy as np
 
-from . import _backend
+from . import _backend, optim
 from .activations import ACTIVATIONS, DERIVATIVES
 from .kernels import KERNELS
 from .losses import LOSSES
 
 FORMAT = "portable_bp.checkpoint"
 #: Bumped whenever a reader of an older version could misread the file.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_KEY = "portable_bp_meta"
 
 
@@ -45,45 +52,56 @@ class CheckpointError(ValueError):
 
 
 # -- writing ------------------------------------------------------------------------------------
-def save(net, path, *, metadata=None):
-    """Write ``net`` to ``path`` atomically (see the module docstring). Returns the path written.
+def write(path, meta, weights, biases, *, optimizer=None, metadata=None):
+    """Write a network to ``path`` atomically (see the module docstring). Returns the path written.
 
-    ``path`` is used as given (no suffix is added; ``.npz`` is the convention). A symlink is
-    followed: its target is replaced. ``metadata`` is an optional JSON-serialisable dict kept in
-    the file (read it back with :func:`read_metadata`).
+    ``meta`` describes the network (sizes, activation, output_activation, loss, kernel, dtype,
+    backend); ``weights`` and ``biases`` are NumPy arrays (None for a layer without bias).
+    ``optimizer`` is None or ``(optimizer, step, lr_scale, slots)`` with the state as NumPy arrays,
+    ``slots`` a tuple of ``(weights, biases)``-shaped lists. ``path`` is used as given (no suffix is
+    added; ``.npz`` is the convention); a symlink is followed: its target is replaced.
+    ``metadata`` is an optional JSON-serialisable dict kept in the file (see :func:`read_metadata`).
     """
     from . import __version__
-    from .mlp import MLP
 
-    if not isinstance(net, MLP):
-        raise TypeError(f"save needs a portable_bp.MLP; got {type(net).__name__}")
     path = _check_path(path)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict (JSON-serialisable) or None; got {type(metadata).__name__}")
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "library_version": __version__,
-        "sizes": list(net.sizes),
-        "activation": net.activation,
-        "output_activation": net.output_activation,
-        "loss": net.loss,
-        "kernel": net.kernel,
-        "dtype": net.dtype_name,
-        "bias": [b is not None for b in net.biases],
-        "backend": net.backend,
-        "user": metadata or {},
-    }
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__, **meta,
+            "bias": [b is not None for b in biases], "user": metadata or {}}
+    arrays = {f"W{l + 1}": W for l, W in enumerate(weights)}
+    arrays.update({f"b{l + 1}": b for l, b in enumerate(biases) if b is not None})
+    if optimizer is not None:
+        opt, step, lr_scale, slots = optimizer
+        meta["optimizer"] = {**_optimizer_config(opt, step), "slots": len(slots)}
+        arrays.update({"opt_step": step, "opt_lr_scale": lr_scale})
+        for k, (ws, bs) in enumerate(slots):
+            arrays.update({f"opt{k}_W{l + 1}": W for l, W in enumerate(ws)})
+            arrays.update({f"opt{k}_b{l + 1}": b for l, b in enumerate(bs) if b is not None})
     try:
         meta_text = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"metadata must be JSON-serialisable (no NaN/inf, no objects): {exc}") from None
-    ws, bs = net.params_numpy()
-    arrays = {f"W{l + 1}": np.ascontiguousarray(W) for l, W in enumerate(ws)}
-    arrays.update({f"b{l + 1}": np.ascontiguousarray(b) for l, b in enumerate(bs) if b is not None})
+    arrays = {name: np.asarray(a, order="C") for name, a in arrays.items()}  # (ascontiguousarray makes 0-d 1-d)
     arrays[META_KEY] = np.array(meta_text)  # dtype '<U…': a string, not a pickled object
     _atomic_write(path, lambda f: np.savez(f, **arrays))
     return path
+
+
+def _optimizer_config(opt, step):
+    """``{"config": the optimizer's config}``; a schedule of the user's (a function, not JSON) is kept as
+    the constant lr it had at the saved step, and ``"custom_schedule": true`` says so."""
+    try:
+        return {"config": opt.config()}
+    except TypeError:
+        return {"config": opt.with_lr(float(opt.lr(int(step)))).config(), "custom_schedule": True}
+
+
+def save(net, path, *, metadata=None):
+    """``net.save(path, metadata=...)``."""
+    if not callable(getattr(net, "save", None)) or not hasattr(net, "params_numpy"):
+        raise TypeError(f"save needs a portable_bp.MLP; got {type(net).__name__}")
+    return net.save(path, metadata=metadata)
 
 
 def _check_path(path):
@@ -142,7 +160,7 @@ def _fsync_directory(directory):
 
 # -- reading ------------------------------------------------------------------------------------
 def _read(path):
-    """(meta, weights, biases) from a checkpoint file, all checked; raises CheckpointError."""
+    """(meta, weights, biases, optimizer) from a checkpoint file, all checked; raises CheckpointError."""
     path = _check_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}: the file does not exist")
@@ -210,6 +228,16 @@ def _read(path):
     L = len(sizes) - 1
     expected = {f"W{l + 1}": (sizes[l + 1], sizes[l]) for l in range(L)}
     expected.update({f"b{l + 1}": (sizes[l + 1], 1) for l in range(L) if has_bias[l]})
+    record = meta.get("optimizer")
+    if record is not None:
+        try:
+            n_slots, config = int(record["slots"]), dict(record["config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"its optimizer metadata is incomplete ({type(exc).__name__}: {exc})") from None
+        expected.update({"opt_step": (), "opt_lr_scale": ()})
+        for k in range(n_slots):
+            expected.update({f"opt{k}_{name}": shape for name, shape in list(expected.items())
+                             if name[0] in "Wb"})
     if set(arrays) != set(expected):
         missing, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
         raise bad(f"its arrays do not match sizes={sizes} (missing {missing}, unexpected {extra})")
@@ -221,9 +249,18 @@ def _read(path):
             raise bad(f"{name} has dtype {a.dtype}, expected {dtype}")
         if not np.isfinite(a).all():
             raise bad(f"{name} contains NaN or infinity; refusing to load broken parameters")
-    weights = [arrays[f"W{l + 1}"] for l in range(L)]
-    biases = [arrays[f"b{l + 1}"] if has_bias[l] else None for l in range(L)]
-    return meta, weights, biases
+    tree = lambda prefix: ([arrays[f"{prefix}W{l + 1}"] for l in range(L)],
+                           [arrays[f"{prefix}b{l + 1}"] if has_bias[l] else None for l in range(L)])
+    weights, biases = tree("")
+    optimizer = None
+    if record is not None:
+        try:
+            opt = optim.from_config(config)
+        except (TypeError, ValueError) as exc:
+            raise bad(f"its optimizer {config!r} is not one this portable_bp knows ({exc})") from None
+        slots = tuple(tree(f"opt{k}_") for k in range(n_slots))
+        optimizer = (opt, arrays["opt_step"], arrays["opt_lr_scale"], slots)
+    return meta, weights, biases, optimizer
 
 
 def read_metadata(path):
@@ -231,29 +268,7 @@ def read_metadata(path):
     return _read(path)[0]
 
 
-def load(path, backend=None, device=None, dtype=None, kernel=None):
-    """Rebuild the network saved at ``path``.
-
-    ``backend`` and ``device`` choose where it lives, as for ``MLP`` (default:
-    ``$PORTABLE_BP_BACKEND`` or numpy, not the backend it was saved from, which may not exist
-    here). ``dtype`` defaults to the saved one (then the parameters are bit-for-bit those saved);
-    another dtype converts them. ``kernel`` defaults to the saved one.
-
-    A corrupt, truncated, foreign or newer-format file raises :class:`CheckpointError` (a
-    ``ValueError``) naming the file; a missing file ``FileNotFoundError``.
-    """
-    from .mlp import MLP
-
-    meta, weights, biases = _read(path)
-    params_dtype = meta["dtype"] if dtype is None else dtype
-    return MLP.from_params(
-        weights,
-        biases,
-        activation=meta["activation"],
-        output_activation=meta["output_activation"],
-        loss=meta["loss"],
-        backend=backend,
-        device=device,
-        dtype=params_dtype,
-        kernel=meta["kernel"] if kernel is None else kernel,
-    )
+def read(path):
+    """``(meta, weights, biases, optimizer)`` of a checkpoint, all checked: NumPy arrays, and
+    ``optimizer`` None or ``(optimizer, step, lr_scale, slots)`` (format version 2)."""
+    return _read(path)

@@ -11,12 +11,14 @@ import time
 
 import numpy as np
 
-from . import _backend, checkpoint, datasets, plots
+from . import _backend, checkpoint, datasets, optim, plots
 from .gradcheck import gradcheck
-from .mlp import INITS, MLP
+from .mlp import INITS, MLP, load
+from .optim import schedules
 
 DEFAULT_LAYERS = {"circles": "2,8,8,1", "moons": "2,8,8,1", "toy1d": "1,3,3,1", "digits": "64,30,10"}
 DEFAULT_ACTIVATION = {"toy1d": "tanh"}
+DEFAULT_LR = {"sgd": 0.5, "momentum": 0.5, "nesterov": 0.5, "adam": 1e-3, "adamw": 1e-3}
 
 #: ``train --recipe NAME`` sets these defaults; flags given on the command line still win.
 RECIPES = {
@@ -71,6 +73,16 @@ def _positive(kind):
     return parse
 
 
+def _nonnegative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
+    return value
+
+
 def _seed(text):
     try:
         value = int(text)
@@ -118,19 +130,30 @@ def build_parser(recipe=None):
     parser = argparse.ArgumentParser(prog="portable-bp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train an MLP on a built-in data set and save the results")
+    t = sub.add_parser("train", help="train an MLP on a built-in data set and save the results",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--backend", default=None, type=_backend_name, help="numpy, array_api_strict, jax, torch, cupy "
                    f"(default: ${_backend.ENV_VAR} or numpy)")
-    t.add_argument("--dataset", default="circles", choices=sorted(datasets.DATASETS))
+    t.add_argument("--dataset", default="circles", choices=sorted(datasets.DATASETS), help="built-in data set")
     t.add_argument("--layers", type=_layers, default=None,
                    help="layer widths, e.g. 2,8,8,1 (default depends on the data set)")
     t.add_argument("--activation", default=None, help="hidden activation: sigmoid, tanh, relu, identity")
     t.add_argument("--output-activation", default=None, help="output activation (default: sigmoid, "
                    "softmax for several classes with cross-entropy)")
     t.add_argument("--loss", default=None, help="mse, l1 or cross_entropy (default)")
-    t.add_argument("--epochs", type=_positive(int), default=60)
-    t.add_argument("--batch-size", type=_positive(int), default=10)
-    t.add_argument("--lr", type=_positive(float), default=0.5)
+    t.add_argument("--epochs", type=_positive(int), default=60, help="passes over the training data")
+    t.add_argument("--batch-size", type=_positive(int), default=10, help="samples per mini-batch (gradient step)")
+    t.add_argument("--optimizer", default=None, choices=optim.NAMES,
+                   help="sgd (network.py's), momentum, nesterov, adam or adamw (as torch.optim's); default sgd, "
+                   "or the checkpoint's (with its state) with --resume")
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help=f"learning rate (default: {DEFAULT_LR['sgd']} for sgd/momentum/nesterov, "
+                   f"{DEFAULT_LR['adam']} for adam/adamw; the checkpoint's with --resume)")
+    t.add_argument("--schedule", default=None, choices=schedules.NAMES,
+                   help="learning-rate schedule: constant (default), step_decay (halve every 10 epochs), "
+                   "invscaling (lr/(t+1)^0.5, t counting steps), cosine (to 0 over the run)")
+    t.add_argument("--l2", type=_nonnegative, default=0.0,
+                   help="network2.py's L2 regularisation λ: the cost gains (λ/2n)·Σ‖W‖²")
     t.add_argument("--seed", type=_seed, default=None, help="data, initial network and shuffling "
                    "(default 0, or the checkpoint's with --resume)")
     t.add_argument("--dtype", default=None, choices=_backend.DTYPES, help="float64 (default; the checkpoint's "
@@ -143,7 +166,8 @@ def build_parser(recipe=None):
                    "the architecture comes from it")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--init", default="scaled_normal", choices=INITS,
-                   help="initial weights: scaled_normal N(0, 1/n_in) or network.py's normal N(0, 1)")
+                   help="initial weights: scaled_normal N(0, 1/n_in), network.py's normal N(0, 1), glorot_uniform "
+                   "(tanh/sigmoid), he_normal/he_uniform (relu), torch (nn.Linear's); see portable_bp.initializers")
     t.add_argument("--recipe", default=None, choices=sorted(RECIPES),
                    help="preset data set, layers and hyper-parameters (see docs/visual.md); other flags override it")
     t.add_argument("--animate", action="store_true",
@@ -191,7 +215,7 @@ def train(args):
     seed = args.seed if args.seed is not None else resumed.get("seed", 0)
     X_tr, Y_tr, X_te, Y_te = load_dataset(args.dataset, seed)
     if args.resume:
-        net = checkpoint.load(args.resume, backend=args.backend, dtype=args.dtype, kernel=args.kernel)
+        net = load(args.resume, backend=args.backend, dtype=args.dtype, kernel=args.kernel)
     else:
         sizes = args.layers or _layers(DEFAULT_LAYERS[args.dataset])
         activation = args.activation or DEFAULT_ACTIVATION.get(args.dataset, "sigmoid")
@@ -217,13 +241,14 @@ def train(args):
     last_epoch = {}  # the state after the last completed epoch: what Ctrl-C saves
 
     def after_epoch(epoch, net, history):
-        last_epoch.update(params=(net.weights, net.biases), rng_state=rng.bit_generator.state,
-                          history={k: list(v) for k, v in history.items()})  # arrays are never written in place
+        last_epoch.update(params=(net.weights, net.biases), state=net.optimizer_state,  # never written in place
+                          rng_state=rng.bit_generator.state, history={k: list(v) for k, v in history.items()})
         monitor(epoch, net, history)
 
+    opt = _optimizer(args, net, len(X_tr))
     t0 = time.perf_counter()
     try:
-        history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, optimizer=opt, l2=args.l2,
                           seed=rng, progress=not args.quiet, callback=after_epoch)
     except KeyboardInterrupt:
         return _save_interrupted(args, net, weights_file, resumed, seed, last_epoch)
@@ -232,7 +257,8 @@ def train(args):
     metrics = {
         "dataset": args.dataset, "backend": net.backend, "dtype": net.dtype_name, "kernel": net.kernel,
         "sizes": net.sizes, "activation": net.activation, "output_activation": net.output_activation,
-        "loss": net.loss, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "loss": net.loss, "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": net.optimizer.config(),
+        "lr": net.optimizer.config()["lr"], "l2": args.l2,
         "seed": seed, "init": args.init, "recipe": args.recipe, "train_seconds": seconds,
         "epochs_done": len(history["cost"]), "resumed_from": args.resume,
         "train_cost": net.cost(X_tr, Y_tr), "test_cost": net.cost(X_te, Y_te), "history": history,
@@ -254,6 +280,21 @@ def train(args):
     return 0
 
 
+def _optimizer(args, net, n_train):
+    """The optimizer --optimizer, --lr and --schedule ask for; None (continue the checkpoint's, with its
+    state) when --resume is given without them."""
+    if args.optimizer is None and args.lr is None and args.schedule is None and net.optimizer is not None:
+        return None
+    name = args.optimizer or "sgd"
+    lr = args.lr if args.lr is not None else DEFAULT_LR[name]
+    steps_per_epoch = -(-n_train // args.batch_size)
+    options = {"step_decay": dict(drop=0.5, every=10 * steps_per_epoch),
+               "cosine": dict(decay_steps=args.epochs * steps_per_epoch)}
+    if args.schedule not in (None, "constant"):
+        lr = schedules.get(args.schedule, lr, **options.get(args.schedule, {}))
+    return optim.get(name, lr)
+
+
 def _save_interrupted(args, net, weights_file, resumed, seed, last_epoch):
     """Ctrl-C during training: save the network as it was after its last completed epoch, with the
     shuffling state, so that ``--resume`` continues exactly as if never interrupted. Exit code 130."""
@@ -262,13 +303,15 @@ def _save_interrupted(args, net, weights_file, resumed, seed, last_epoch):
               + (f" ({weights_file} is as it was)" if os.path.exists(weights_file) else ""), file=sys.stderr)
         return 130
     net.weights, net.biases = last_epoch["params"]
+    net.optimizer_state = last_epoch["state"]
     history = {k: resumed.get("history", {}).get(k, []) + v for k, v in last_epoch["history"].items()}
     done, total = len(last_epoch["history"]["cost"]), args.epochs
     net.save(weights_file, metadata={"dataset": args.dataset, "seed": seed, "epochs_done": len(history["cost"]),
                                      "rng_state": last_epoch["rng_state"], "history": history, "interrupted": True})
     print(f"\ninterrupted: saved the network after epoch {done} of {total} to {weights_file}. To finish the run:\n"
           f"  portable-bp train --resume {args.out} --out {args.out} --dataset {args.dataset} "
-          f"--epochs {total - done} --batch-size {args.batch_size} --lr {args.lr!r} --backend {net.backend}",
+          f"--epochs {total - done} --batch-size {args.batch_size}{f' --l2 {args.l2!r}' if args.l2 else ''} "
+          f"--backend {net.backend}",
           file=sys.stderr)
     return 130
 

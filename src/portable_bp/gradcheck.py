@@ -22,16 +22,16 @@ def gradcheck(net, X, Y, eps=1e-7):
         raise TypeError(f"gradcheck needs a portable_bp.MLP as its first argument; got {type(net).__name__}")
     if not (isinstance(eps, float) and eps > 0):
         raise ValueError(f"eps must be a positive float; got {eps!r}")
-    X, Y = net._XY(X, Y)
+    X, Y = net.to_backend(X, Y)
     grads_w, grads_b = net.backprop(X, Y)
     weights, biases = net.params_numpy()
     analytic, numeric = [], []
 
-    xp = net.xp
+    xp, spec = net.xp, net.spec
 
     def total_cost(ws, bs):  # Σ_x C_x, the quantity backprop differentiates
-        zs, activations = forward(net._spec, ws, bs, X)
-        return float(xp.sum(cost_per_sample(net._spec, zs, activations, Y)))
+        zs, activations = forward(spec, ws, bs, X)
+        return float(xp.sum(cost_per_sample(spec, zs, activations, Y)))
 
     for group, grads in (("w", grads_w), ("b", grads_b)):
         for l, g in enumerate(grads):
@@ -45,7 +45,7 @@ def gradcheck(net, X, Y, eps=1e-7):
                 for sign in (1.0, -1.0):
                     p = base.copy()
                     p.flat[i] += sign * eps
-                    moved = net._asarray(p)
+                    moved = xp.asarray(p, dtype=net.dtype, device=net.device)
                     ws = [moved if (group == "w" and k == l) else W for k, W in enumerate(net.weights)]
                     bs = [moved if (group == "b" and k == l) else b for k, b in enumerate(net.biases)]
                     costs.append(total_cost(ws, bs))

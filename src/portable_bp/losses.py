@@ -47,3 +47,14 @@ ALIASES = {"quadratic": "mse", "ce": "cross_entropy", "log_loss": "cross_entropy
 
 #: output activations cross-entropy is defined for
 CROSS_ENTROPY_OUTPUTS = {"softmax", "sigmoid"}
+
+
+def accuracy(xp, a, y, output_activation):
+    """0-d array: the fraction of samples classified correctly, by argmax over the outputs, or for one
+    output by a threshold (0.5; 0 for a tanh output)."""
+    if a.shape[-1] == 1:
+        threshold = 0.0 if output_activation == "tanh" else 0.5
+        hits = (a > threshold) == (y > threshold)
+    else:
+        hits = xp.argmax(a, axis=1) == xp.argmax(y, axis=1)
+    return xp.mean(xp.astype(hits, a.dtype))

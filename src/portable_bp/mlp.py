@@ -1,36 +1,24 @@
-"""The MLP: parameters, a backend, and the user-facing methods around ``backprop.py``."""
+"""The model: an MLP's parameters and spec, and the methods around ``backprop.py`` —
+forward, backprop, cost, predict, update, fit (a thin hand-off to :mod:`portable_bp.train`),
+save / load / to."""
 
 from __future__ import annotations
 
-import copy
+import json
 
 import numpy as np
 
-from . import _backend, _data, _sharding, _training
+from . import _backend, _data, _sharding, checkpoint, optim, train
 from . import _validation as check
 from .activations import ACTIVATIONS, DERIVATIVES
 from .activations import ALIASES as ACTIVATION_ALIASES
-from .backprop import Spec, all_finite, backprop, cost_per_sample, forward, sgd_step
+from .backprop import Spec, all_finite, backprop, forward, sgd_step
+from .initializers import INITS, init_params
 from .kernels import KERNELS, get_kernel
 from .losses import ALIASES as LOSS_ALIASES
 from .losses import CROSS_ENTROPY_OUTPUTS, LOSSES
 
-INITS = ("scaled_normal", "normal")
-
-
-def init_params(sizes, init, seed, bias=True):
-    """Weights and biases as NumPy float64 arrays drawn from ``numpy.random.default_rng(seed)``.
-
-    Biases are drawn first, then weights, as in network.py. ``"normal"`` is network.py's N(0, 1);
-    ``"scaled_normal"`` (network2.py's default) divides each weight by √n_{l-1}.
-    """
-    init = check.check_choice("init", init, INITS)
-    rng = np.random.default_rng(seed)
-    biases = [rng.standard_normal((n, 1)) if bias else None for n in sizes[1:]]
-    weights = [rng.standard_normal((n, m)) for m, n in zip(sizes[:-1], sizes[1:])]
-    if init == "scaled_normal":
-        weights = [W / np.sqrt(W.shape[1]) for W in weights]
-    return weights, biases
+__all__ = ["INITS", "MLP", "init_params", "load"]
 
 
 class MLP:
@@ -145,24 +133,24 @@ class MLP:
             raise ValueError(f"device={device!r} is not usable with backend {self.backend!r}: "
                              f"{type(exc).__name__}: {first_line}") from None
         self._device_key = _backend.device_key(self.weights[0])
-        step = lambda ws, bs, X, Y, lr: sgd_step(self._spec, ws, bs, X, Y, lr)
-        grads = lambda ws, bs, X, Y: backprop(self._spec, ws, bs, X, Y)
-        jit = self._spec.kernel.jittable
-        self._step = _backend.jit(step, self.backend) if jit else step
-        self._grads = _backend.jit(grads, self.backend) if jit else grads
-        xp, spec = self.xp, self._spec
+        xp, spec, jit = self.xp, self._spec, self._spec.kernel.jittable
+        compiled = lambda fn: _backend.jit(fn, self.backend) if jit else fn
+        grads = lambda ws, bs, X, Y: backprop(spec, ws, bs, X, Y)
+        self._grads = compiled(grads)
+        self._metrics = train.make_metrics(spec, self.backend)  # cost and accuracy in one pass
+        self._finite = train.make_finite(spec, self.backend)
+        self._runs = {}  # (optimizer, l2) -> train.Run: compiled once, not per fit
+        self.optimizer, self.optimizer_state = None, None  # what a later fit() continues
         params = lambda ws, bs: [*ws, *[b for b in bs if b is not None]]
-        finite = lambda ws, bs: all_finite(xp, *params(ws, bs))
-        self._finite = _backend.jit(finite, self.backend) if jit else finite  # one dispatch on JAX
         # X and Y are valid: finite (checked together with any further arrays), in [0, 1] for cross-entropy
         valid = lambda X, Y, *more: xp.logical_and(all_finite(xp, X, Y, *more), self._targets_in_range(Y))
 
         def checked_step(ws, bs, X, Y, lr):
             """update()'s step and ONE flag: the inputs were valid and the new parameters are finite."""
-            new = step(ws, bs, X, Y, lr)
+            new = sgd_step(spec, ws, bs, X, Y, lr)
             return new, valid(X, Y, *params(*new))
 
-        self._checked_step = _backend.jit(checked_step, self.backend) if jit else checked_step
+        self._checked_step = compiled(checked_step)
         # Where the backend compiles (JAX), the check that X and Y are valid (finite; in [0, 1] for
         # cross-entropy) is compiled into the same call as the maths and read afterwards (one
         # dispatch, not several eager ones and waits); the results are kept only if it passes.
@@ -171,10 +159,20 @@ class MLP:
         self._lr_cache = (None, None)
         if self._fused_check:
             self._checked = {
-                "forward": _backend.jit(lambda ws, bs, X: (forward(spec, ws, bs, X), all_finite(xp, X)),
-                                        self.backend),
-                "grads": _backend.jit(lambda ws, bs, X, Y: (grads(ws, bs, X, Y), valid(X, Y)), self.backend),
+                "forward": compiled(lambda ws, bs, X: (forward(spec, ws, bs, X), all_finite(xp, X))),
+                "grads": compiled(lambda ws, bs, X, Y: (grads(ws, bs, X, Y), valid(X, Y))),
             }
+
+    @property
+    def spec(self):
+        """What the network computes with (namespace, activations, cost, kernel): the first argument
+        of ``backprop.forward`` / ``backprop.backprop``."""
+        return self._spec
+
+    @property
+    def params(self):
+        """``(weights, biases)``: the parameter lists the optimizers and ``backprop`` work on."""
+        return self.weights, self.biases
 
     def _asarray(self, arr):
         return self.xp.asarray(arr, dtype=self.dtype, device=self.device)
@@ -238,9 +236,9 @@ class MLP:
             return xp.asarray(True, device=self.device)
         return xp.all((Y >= 0) & (Y <= 1))
 
-    def _XY(self, X, Y, finite=True):
-        X = self._X(X, finite=finite)
-        return X, self._Y(Y, X.shape[0], finite=finite)
+    def _XY(self, X, Y, finite=True, names=("X", "Y")):
+        X = self._X(X, names[0], finite=finite)
+        return X, self._Y(Y, X.shape[0], names[1], finite=finite)
 
     def _run_checked(self, name, X, Y=None, *rest):
         """Run the compiled ``name`` (forward or grads) and read its flag that X (and Y) are
@@ -255,47 +253,28 @@ class MLP:
             raise ValueError("X or Y contains NaN or infinity")  # pragma: no cover - a guard raised
         return out
 
-    def _dataset(self, X, Y, plan=None):
-        """(X, Y) as backend arrays; or ``(Stream, None)`` for out-of-core data or a device mesh."""
-        if isinstance(X, _data.Stream):
-            return X, None
+    def _data(self, X, Y, plan=None, names=("X", "Y")):
+        """The data adapter for (X, Y), chosen once: backend arrays in memory, or a Stream read a
+        block at a time (memory maps, Dask arrays; every kind on a device mesh ``plan``)."""
+        if isinstance(X, train.Arrays):
+            return X
         if plan is None and not (_data.is_out_of_core(X) or _data.is_out_of_core(Y)):
-            return self._XY(X, Y)
+            return train.Arrays(*self._XY(X, Y, names=names), self.device)
         if plan is None:
             place_batch = place_eval = self._asarray
+            place = home = lambda tree: tree
         else:
             np_dtype = np.dtype(self.dtype_name)
             place_batch = lambda a: plan.shard(a, np_dtype)
             place_eval = lambda a: plan.place(a, np_dtype)
+            place = lambda tree: optim.tree_map(plan.replicate, tree)
+            home = lambda tree: optim.tree_map(lambda p: self._asarray(_backend.to_numpy(p)), tree)
         stream = _data.Stream(
             X, Y, n_in=self.sizes[0], n_out=self.sizes[-1], output_activation=self.output_activation,
             rows=self.stream_rows, place_batch=place_batch, place_eval=place_eval,
             multiple=1 if plan is None else plan.size, loss=self.loss,
         )
-        return stream, None
-
-    def _fit_on_mesh(self, devices, X, Y, **fit_args):
-        """fit(devices=...): the same loop over batches sharded on a JAX mesh (see _sharding).
-
-        The parameters are replicated over the mesh for the fit and brought back to the network's
-        own device afterwards (also when fit raises), so every other method works as before.
-        """
-        plan = _sharding.data_parallel(self.backend, devices, self._spec.kernel.jittable)
-        batch_size = check.check_positive("batch_size", fit_args["batch_size"], integer=True)
-        stream, _ = self._dataset(X, Y, plan)
-        if batch_size <= stream.n:  # (fit itself reports a batch larger than the data)
-            plan.check_batches(stream.n, batch_size)
-        val = fit_args.get("validation_data")
-        if isinstance(val, (tuple, list)) and len(val) == 2:  # evaluated on the mesh, like the training data
-            fit_args["validation_data"] = self._dataset(*val, plan)
-        home = lambda p: None if p is None else self._asarray(_backend.to_numpy(p))
-        self.weights = [plan.replicate(W) for W in self.weights]
-        self.biases = [None if b is None else plan.replicate(b) for b in self.biases]
-        try:
-            return self.fit(stream, None, **fit_args)
-        finally:
-            self.weights = [home(W) for W in self.weights]
-            self.biases = [home(b) for b in self.biases]
+        return train.Streamed(stream, place, home)
 
     # -- the maths ----------------------------------------------------------------------------
     def forward(self, X):
@@ -330,40 +309,22 @@ class MLP:
 
     def cost(self, X, Y):
         """The MEAN over the batch of the per-sample cost C_x, as a Python float."""
-        X, Y = self._dataset(X, Y)
-        return self._cost(X, Y)
-
-    def _cost(self, X, Y):
-        if isinstance(X, _data.Stream):
-            return self._stream_eval(X)[0]
-        zs, activations = forward(self._spec, self.weights, self.biases, X)
-        return float(self.xp.mean(cost_per_sample(self._spec, zs, activations, Y)))
+        return self.evaluate(X, Y)["cost"]
 
     def accuracy(self, X, Y):
         """Fraction of samples classified correctly (argmax, or a 0.5 threshold for one output)."""
-        X, Y = self._dataset(X, Y)
-        return self._accuracy(X, Y)
+        return self.evaluate(X, Y)["accuracy"]
 
-    def _accuracy(self, X, Y):
-        if isinstance(X, _data.Stream):
-            return self._stream_eval(X)[1]
-        xp = self.xp
-        a = forward(self._spec, self.weights, self.biases, X)[1][-1]
-        if self.sizes[-1] == 1:
-            threshold = 0.0 if self.output_activation == "tanh" else 0.5
-            hits = (a > threshold) == (Y > threshold)
-        else:
-            hits = xp.argmax(a, axis=1) == xp.argmax(Y, axis=1)
-        return float(xp.mean(xp.astype(hits, self.dtype)))
+    def evaluate(self, X, Y):
+        """``{"cost": mean C_x, "accuracy": fraction correct}`` from ONE forward pass over (X, Y)
+        (a memory map or Dask array is read once, a block at a time)."""
+        cost, acc = self._data(X, Y).evaluate(self._metrics, self.params)
+        return {"cost": float(cost), "accuracy": float(acc)}
 
-    def _stream_eval(self, stream):
-        """Mean cost and accuracy over a Stream in ONE read of the data (fit asks for both in turn)."""
-        params = self.weights + self.biases
-        if stream.last_eval is not None and all(a is b for a, b in zip(stream.last_eval[0], params)):
-            return stream.last_eval[1]
-        stats = stream.means(lambda Xc, Yc: (self._cost(Xc, Yc), self._accuracy(Xc, Yc)))
-        stream.last_eval = (params, stats)
-        return stats
+    def to_backend(self, X, Y=None):
+        """X (and Y) checked and converted to this network's arrays (backend, dtype, device), to pass
+        to its methods many times without converting again: ``X`` or ``(X, Y)``."""
+        return self._X(X) if Y is None else self._XY(X, Y)
 
     def update(self, X, Y, lr):
         """One SGD step on the batch (X, Y): p ← p − lr/len(X) · Σ_x ∇C_x.
@@ -392,165 +353,111 @@ class MLP:
             self._lr_cache = (lr, self.xp.asarray(lr, device=self.device))
         return self._lr_cache[1]
 
-    def fit(self, X, Y, *, epochs, batch_size, lr, shuffle=True, seed=None, progress=True,
-            callback=None, validation_data=None, validation_split=None, patience=None, devices=None):
-        """Mini-batch SGD as in network.py. Returns a history dict of per-epoch lists.
+    def fit(self, X, Y, *, epochs, batch_size, lr=None, optimizer=None, l2=0.0, callbacks=None, shuffle=True,
+            seed=None, progress=True, callback=None, validation_data=None, validation_split=None, patience=None,
+            devices=None):
+        """Train by mini-batch gradient descent, network.py's ``SGD`` loop. Returns the history:
+        per-epoch lists ``cost`` (and ``accuracy`` for a softmax/sigmoid output, ``val_cost`` and
+        ``val_accuracy`` with validation data).
 
-        ``history["cost"]`` is the mean training cost after each epoch (and
-        ``history["accuracy"]`` for a softmax/sigmoid output). With ``shuffle=True`` each epoch
-        visits the samples in an order drawn from ``numpy.random.default_rng(seed)`` (``seed`` may
-        be a ``numpy.random.Generator``, which then advances: that is how training resumes exactly).
-        ``callback(epoch, net, history)``, if given, runs after every epoch (plots, animations).
+        The optimizer: ``lr=η`` alone is network.py's SGD, ``optim.sgd(η)``; ``optimizer=`` takes an
+        optimizer (``optim.adam(1e-3)``) or a name ("sgd", "momentum", "nesterov", "adam", "adamw")
+        used with ``lr=`` (a float or a schedule ``step -> lr``). Without either, the network's
+        previous optimizer continues with its state (moments, step count); a new optimizer starts
+        fresh. ``l2=λ`` is network2.py's L2 regularisation: the cost gains (λ/2n)·Σ‖W‖² (n training
+        samples) and every weight gradient (λ/n)·W; the reported costs include the term.
+
+        ``callbacks``: objects of :mod:`portable_bp.train.callbacks` (EarlyStopping,
+        ReduceLROnPlateau, loggers), called after every epoch. Shorthands: ``patience=k`` is
+        ``EarlyStopping("val_cost", patience=k)``; ``callback(epoch, net, history)`` a function;
+        ``progress`` the progress bar. With ``shuffle=True`` each epoch visits the samples in an
+        order drawn from ``numpy.random.default_rng(seed)`` (``seed`` may be a Generator, which then
+        advances: that is how training resumes exactly).
 
         Validation: ``validation_data=(X_val, Y_val)``, or ``validation_split=f`` to hold out the
-        last fraction f of the samples (before shuffling, as Keras does), adds
-        ``history["val_cost"]`` (and ``"val_accuracy"``). With ``patience=k`` training stops once
-        the validation cost has not improved for k epochs, and the network ends with the
-        parameters of the epoch with the lowest validation cost.
+        last fraction f of the samples (before shuffling, as Keras does).
 
         Failure: a non-finite cost or parameter raises :class:`DivergenceError` (a
         ``FloatingPointError``) naming the epoch and batch; the network keeps its last finite
-        parameters (those from just before that batch). The check costs one host
-        synchronisation per epoch; the bad batch is found by replaying the failed epoch.
-        A ``KeyboardInterrupt`` leaves the network at its last completed step and carries the
+        parameters (those from just before that batch). The check costs no extra host
+        synchronisation; the bad batch is found by replaying the failed epoch. A
+        ``KeyboardInterrupt`` leaves the network at its last completed step and carries the
         history of the completed epochs as ``exc.history``.
 
-        X and Y may be NumPy memory maps (``np.load(path, mmap_mode="r")``) or Dask arrays: they
-        are then read ``stream_rows`` samples at a time, never whole. ``devices`` (JAX only: a list
-        of jax devices, a count, or ``"all"``) trains data-parallel: each mini-batch is sharded
-        over a device mesh, the parameters are replicated, and the batch size must split evenly
-        over the devices (docs/scale.md).
+        X and Y may be NumPy memory maps or Dask arrays: they are then read ``stream_rows`` samples
+        at a time, never whole. ``devices`` (JAX only: a list of jax devices, a count, or "all")
+        trains data-parallel: each mini-batch is sharded over a device mesh (docs/scale.md).
         """
-        if devices is not None:
-            return self._fit_on_mesh(devices, X, Y, epochs=epochs, batch_size=batch_size, lr=lr, shuffle=shuffle,
-                                     seed=seed, progress=progress, callback=callback, validation_data=validation_data,
-                                     validation_split=validation_split, patience=patience)
         epochs = check.check_positive("epochs", epochs, integer=True)
         batch_size = check.check_positive("batch_size", batch_size, integer=True)
-        lr = check.check_positive("lr", lr)
+        opt = self._optimizer_for(lr, optimizer)
+        l2 = check.check_nonnegative("l2", l2)
         shuffle = check.check_bool("shuffle", shuffle)
         rng = np.random.default_rng(check.check_seed(seed))
-        callback = check.check_callable("callback", callback)
-        if patience is not None:
-            patience = check.check_positive("patience", patience, integer=True)
-        X, Y = self._dataset(X, Y)
-        X, Y, Xv, Yv = self._validation_set(X, Y, validation_data, validation_split)
-        if patience is not None and Xv is None:
-            raise ValueError("patience needs validation data: pass validation_data=(X_val, Y_val) or validation_split")
-        n = X.shape[0]
-        if batch_size > n:
-            raise ValueError(f"batch_size={batch_size} is larger than the {n} training samples")
-        history = {"cost": []}
-        if self.is_classifier:
-            history["accuracy"] = []
-        if Xv is not None:
-            history["val_cost"] = []
-            if self.is_classifier:
-                history["val_accuracy"] = []
-        bar = _progress(range(epochs), progress, desc=f"fit [{self.backend}]")
-        step_lr = self._lr_array(lr) if self._fused_check else lr  # converted once, not every step
-        params = (self.weights, self.biases)  # arrays are never written in place: keeping is free
-        best = None  # (val_cost, params, epoch) with early stopping
-        try:
-            for epoch in bar:
-                start, start_rng = params, copy.deepcopy(rng)  # what a replay of this epoch needs
-                for Xb, Yb in self._minibatches(X, Y, batch_size, rng if shuffle else None):
-                    params = self._step(*params, Xb, Yb, step_lr)  # one tuple store: never half-updated
-                self.weights, self.biases = params
-                c = self._epoch_cost(X, Y)  # the epoch's one host synchronisation
-                if not np.isfinite(c):
-                    params = start
-                    self.weights, self.biases = start
-                    batches = self._minibatches(X, Y, batch_size, start_rng if shuffle else None)
-                    k, params, reason = _training.locate_divergence(self, start, batches, lr)
-                    self.weights, self.biases = params
-                    raise _training.divergence_error(epoch, k, -(-n // batch_size), reason, lr, history)
-                history["cost"].append(c)
-                if self.is_classifier:
-                    history["accuracy"].append(self._accuracy(X, Y))
-                if Xv is not None:
-                    vc = self._cost(Xv, Yv)
-                    history["val_cost"].append(vc)
-                    if self.is_classifier:
-                        history["val_accuracy"].append(self._accuracy(Xv, Yv))
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(cost=f"{c:.4g}")
-                if callback is not None:
-                    callback(epoch, self, history)
-                if patience is not None:
-                    score = vc if np.isfinite(vc) else np.inf  # a NaN validation cost is never the best
-                    if best is None or score < best[0]:
-                        best = (score, params, epoch)
-                    elif epoch - best[2] >= patience:
-                        break
-        except KeyboardInterrupt as exc:
-            self.weights, self.biases = params
-            exc.history = history
-            raise
-        finally:
-            if hasattr(bar, "close"):
-                bar.close()
-        if best is not None:
-            params = best[1]
-            self.weights, self.biases = params
-        return history
-
-    def _epoch_cost(self, X, Y):
-        """The training cost after an epoch, NaN if any parameter is not finite."""
-        if isinstance(X, _data.Stream):  # streamed: an extra reduction is nothing next to reading the data
-            return self._cost(X, Y) if bool(self._finite(self.weights, self.biases)) else float("nan")
-        return _training.checked_cost(self._spec, self.weights, self.biases, X, Y)
-
-    def _validation_set(self, X, Y, validation_data, validation_split):
-        """(X_train, Y_train, X_val, Y_val); the validation pair is None without validation."""
+        callbacks = _callback_list(callbacks, callback, patience, progress, self)
+        plan = None if devices is None else _sharding.data_parallel(self.backend, devices, self._spec.kernel.jittable)
+        data = self._data(X, Y, plan)
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
-        if validation_split is not None and isinstance(X, _data.Stream):
-            raise ValueError("validation_split needs X and Y in memory; for streamed (memory-mapped, Dask or "
-                             "multi-device) data pass validation_data=(X_val, Y_val)")
+        val = None
         if validation_split is not None:
-            f = check.check_positive("validation_split", validation_split)
-            n = X.shape[0]
-            n_val = int(round(f * n))
-            if not (f < 1 and 1 <= n_val < n):
-                raise ValueError(
-                    f"validation_split={validation_split} must be in (0, 1) and leave at least one sample on "
-                    f"each side; with {n} samples it gives {n_val} for validation"
-                )
-            k = n - n_val
-            return X[:k, ...], Y[:k, ...], X[k:, ...], Y[k:, ...]
-        if validation_data is None:
-            return X, Y, None, None
-        if isinstance(validation_data, (str, bytes)) or not hasattr(validation_data, "__len__") or len(
-            validation_data
-        ) != 2:
-            raise TypeError("validation_data must be a pair (X_val, Y_val)")
-        if isinstance(X, _data.Stream) or any(_data.is_out_of_core(v) for v in validation_data):
-            return (X, Y, *self._dataset(*validation_data))  # a Stream (Y None), evaluated a piece at a time
-        Xv = self._X(validation_data[0], "validation_data X")
-        return X, Y, Xv, self._Y(validation_data[1], Xv.shape[0], "validation_data Y")
+            data, val = data.split(check.check_positive("validation_split", validation_split))
+        elif validation_data is not None:
+            val = self._data(*check.check_pair("validation_data", validation_data), plan,
+                             names=("validation_data X", "validation_data Y"))
+        if patience is not None and val is None:
+            raise ValueError("patience needs validation data: pass validation_data=(X_val, Y_val) or validation_split")
+        if batch_size > data.n:
+            raise ValueError(f"batch_size={batch_size} is larger than the {data.n} training samples")
+        if plan is not None:
+            plan.check_batches(data.n, batch_size)
+        state = self.optimizer_state if opt is self.optimizer else opt.init(self.params)
+        self.optimizer, self.optimizer_state = opt, state
+        run = self._run_for(opt, l2 > 0)
+        training = train.fit(run, data, self.params, state, optimizer=opt, epochs=epochs, batch_size=batch_size,
+                             rng=rng, shuffle=shuffle, val=val, l2=l2, callbacks=callbacks,
+                             classifier=self.is_classifier, keep=self._keep)
+        return training.history
 
-    def _minibatches(self, X, Y, batch_size, rng=None):
-        """Consecutive (X_b, Y_b) slices of one epoch, in an order drawn from ``rng`` if given."""
-        if isinstance(X, _data.Stream):
-            yield from self._stream_minibatches(X, batch_size, rng)
-            return
-        xp, n = self.xp, X.shape[0]
-        if rng is not None:
-            perm = xp.asarray(rng.permutation(n), device=self.device)
-            X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
-        for k in range(0, n, batch_size):
-            stop = min(k + batch_size, n)  # the standard leaves out-of-bounds slice stops undefined
-            yield X[k:stop, ...], Y[k:stop, ...]
+    def _keep(self, training):
+        """What the loop hands back on every way out (done, diverged, interrupted)."""
+        (self.weights, self.biases), self.optimizer_state = training.params, training.state
 
-    def _stream_minibatches(self, stream, batch_size, rng):
-        """Mini-batches read from a Stream; bad data found mid-epoch restores the epoch's start."""
-        start = (self.weights, self.biases)
+    def _optimizer_for(self, lr, optimizer):
+        """The optimizer of a fit: ``lr`` alone is SGD; a name with ``lr``; an optimizer; or the previous one."""
+        if isinstance(optimizer, optim.Optimizer):
+            if lr is not None:
+                raise ValueError("give lr= or an optimizer object (optimizer=...), not both: the optimizer has its "
+                                 f"own lr ({optimizer.lr!r}); use optimizer.with_lr(...) or a name like "
+                                 "optimizer='adam' with lr=")
+            return optimizer
+        if lr is not None and not callable(lr):
+            lr = check.check_positive("lr", lr)
+        if optimizer is not None:
+            if not isinstance(optimizer, str):
+                raise TypeError(f"optimizer must be a portable_bp.optim optimizer or one of {list(optim.NAMES)}; "
+                                f"got {type(optimizer).__name__}")
+            return optim.get(optimizer, lr)
+        if lr is not None:
+            return optim.sgd(lr)
+        if self.optimizer is None:
+            raise ValueError("fit needs a learning rate or an optimizer: lr=0.5 (SGD) or optimizer='adam' "
+                             "(this network has no optimizer to continue yet)")
+        return self.optimizer
+
+    def _run_for(self, opt, l2):
+        """The compiled step, metrics and finiteness check of a run, made once per (optimizer, l2)."""
         try:
-            yield from stream.batches(batch_size, rng)
-        except ValueError as exc:
-            self.weights, self.biases = start
-            raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
+            key = (json.dumps(opt.config(), sort_keys=True), l2)
+        except TypeError:  # a schedule of the user's: known by identity
+            key = (id(opt.lr), opt.name, json.dumps(opt.hyper, sort_keys=True), l2)
+        if key not in self._runs:
+            if len(self._runs) >= 4:
+                self._runs.pop(next(iter(self._runs)))
+            metrics = train.make_metrics(self._spec, self.backend, l2=True) if l2 else self._metrics
+            self._runs[key] = train.Run(train.make_step(self._spec, opt, l2, self.backend), metrics,
+                                        self._finite, self.backend)
+        return self._runs[key]
 
     # -- conversion ---------------------------------------------------------------------------
     def params_numpy(self):
@@ -558,31 +465,101 @@ class MLP:
         to = _backend.to_numpy
         return [to(W) for W in self.weights], [None if b is None else to(b) for b in self.biases]
 
-    def save(self, path, *, metadata=None):
-        """Write this network to ``path`` (.npz, no pickles, atomic); see :mod:`portable_bp.checkpoint`."""
-        from .checkpoint import save
+    def _config(self):
+        return dict(activation=self.activation, output_activation=self.output_activation, loss=self.loss)
 
-        return save(self, path, metadata=metadata)
+    def save(self, path, *, metadata=None):
+        """Write this network and its optimizer (name, hyper-parameters, step count, state) to ``path``:
+        a plain .npz, no pickles, written atomically; see :mod:`portable_bp.checkpoint`."""
+        meta = dict(sizes=list(self.sizes), **self._config(), kernel=self.kernel, dtype=self.dtype_name,
+                    backend=self.backend)
+        record = None
+        if self.optimizer is not None:
+            state = optim.tree_map(_backend.to_numpy, list(self.optimizer_state))
+            record = (self.optimizer, state[0], state[1], state[2])
+        return checkpoint.write(path, meta, *self.params_numpy(), optimizer=record, metadata=metadata)
 
     def to(self, backend=None, device=None, dtype=None, kernel=None):
-        """A copy of this network on another backend / device / dtype / kernel."""
-        ws, bs = self.params_numpy()
-        return MLP.from_params(
-            ws,
-            bs,
-            activation=self.activation,
-            output_activation=self.output_activation,
-            loss=self.loss,
-            backend=backend or self.backend,
-            device=device,
-            dtype=dtype or self.dtype_name,
-            kernel=kernel or self.kernel,
-        )
+        """A copy of this network (and its optimizer and state) on another backend / device / dtype / kernel."""
+        net = MLP.from_params(*self.params_numpy(), **self._config(), backend=backend or self.backend,
+                              device=device, dtype=dtype or self.dtype_name, kernel=kernel or self.kernel)
+        if self.optimizer is not None:
+            net._set_optimizer(self.optimizer, *optim.tree_map(_backend.to_numpy, list(self.optimizer_state)))
+        return net
+
+    def _set_optimizer(self, optimizer, step, lr_scale, slots):
+        """Take over ``optimizer`` with a state given as host arrays (from a checkpoint or another network)."""
+        fresh = optimizer.init(self.params)
+        moved = optim.tree_map(self._asarray, [step, lr_scale, list(slots)])
+        self.optimizer = optimizer
+        self.optimizer_state = fresh._replace(step=moved[0], lr_scale=moved[1], slots=tuple(moved[2]))
+
+    def __getstate__(self):
+        """Pickling (joblib, multiprocessing, deepcopy): parameters and optimizer state as NumPy arrays."""
+        state = None if self.optimizer is None else optim.tree_map(_backend.to_numpy, list(self.optimizer_state))
+        return dict(params=self.params_numpy(), config=self._config(), backend=self.backend, dtype=self.dtype_name,
+                    kernel=self.kernel, device=None if self.device is None else str(self.device),
+                    stream_rows=self.stream_rows, optimizer=self.optimizer, optimizer_state=state)
+
+    def __setstate__(self, state):
+        net = MLP.from_params(*state["params"], **state["config"], backend=state["backend"], dtype=state["dtype"],
+                              kernel=state["kernel"], device=state["device"])
+        self.__dict__.update(net.__dict__)
+        self.stream_rows = state["stream_rows"]
+        if state["optimizer"] is not None:
+            self._set_optimizer(state["optimizer"], *state["optimizer_state"])
 
 
-def _progress(iterable, progress, desc):
-    if not progress:
-        return iterable
-    from tqdm.auto import tqdm
+def load(path, backend=None, device=None, dtype=None, kernel=None):
+    """Rebuild the network (and its optimizer, for format version 2) saved at ``path``.
 
-    return tqdm(iterable, desc=desc, unit="epoch", leave=True)
+    ``backend`` and ``device`` choose where it lives, as for ``MLP`` (default:
+    ``$PORTABLE_BP_BACKEND`` or numpy, not the backend it was saved from, which may not exist
+    here). ``dtype`` defaults to the saved one (then the parameters are bit-for-bit those saved);
+    another dtype converts them. ``kernel`` defaults to the saved one.
+
+    A corrupt, truncated, foreign or newer-format file raises :class:`CheckpointError` (a
+    ``ValueError``) naming the file; a missing file ``FileNotFoundError``.
+    """
+    meta, weights, biases, record = checkpoint.read(path)
+    net = MLP.from_params(weights, biases, activation=meta["activation"], output_activation=meta["output_activation"],
+                          loss=meta["loss"], backend=backend, device=device,
+                          dtype=meta["dtype"] if dtype is None else dtype,
+                          kernel=meta["kernel"] if kernel is None else kernel)
+    if record is not None:
+        net._set_optimizer(*record)
+    return net
+
+
+def _callback_list(callbacks, callback, patience, progress, net):
+    """fit's callbacks, with its shorthands (``callback=``, ``patience=``, ``progress=``) turned into objects."""
+    if callbacks is None:
+        callbacks = []
+    elif isinstance(callbacks, train.Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError("callbacks must be a list of portable_bp.train callbacks (e.g. [EarlyStopping(...)]); "
+                        f"got {type(callbacks).__name__}")
+    for cb in callbacks:
+        if not isinstance(cb, train.Callback):
+            raise TypeError(f"callbacks must hold portable_bp.train.Callback objects; got {type(cb).__name__}")
+    callbacks = list(callbacks)
+    if check.check_callable("callback", callback) is not None:
+        callbacks.append(_NetCallback(callback, net))
+    if patience is not None:
+        callbacks.append(train.EarlyStopping("val_cost", check.check_positive("patience", patience, integer=True)))
+    if progress:
+        callbacks.append(train.ProgressBar(desc=f"fit [{net.backend}]"))
+    return callbacks
+
+
+class _NetCallback(train.Callback):
+    """``fit(callback=f)``: ``f(epoch, net, history)`` with the network holding the epoch's parameters."""
+
+    def __init__(self, fn, net):
+        self.fn, self.net = fn, net
+
+    def on_train_begin(self, training):
+        self.training = training
+
+    def on_epoch_end(self, epoch, logs):
+        self.net._keep(self.training)
+        self.fn(epoch, self.net, self.training.history)

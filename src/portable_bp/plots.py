@@ -117,8 +117,8 @@ class TrainingMonitor:
         self.frame_every, self.total_epochs, self.want_frames = int(frame_every), total_epochs, bool(frames)
         self.sizes = list(net.sizes)
         self.loss, self.classifier = net.loss, net.is_classifier
-        self._X, self._Y = net._XY(X_train, Y_train)
-        self._test = None if X_test is None else net._XY(X_test, Y_test)
+        self._X, self._Y = net.to_backend(X_train, Y_train)
+        self._test = None if X_test is None else net.to_backend(X_test, Y_test)
         n = self._X.shape[0]
         self._Xg, self._Yg = self._X[: min(grad_samples, n), ...], self._Y[: min(grad_samples, n), ...]
         self._Xf = self._X[: min(frame_samples, n), ...]
@@ -137,8 +137,8 @@ class TrainingMonitor:
         epoch = len(self.epochs)
         self.epochs.append(epoch)
         if history is None:
-            cost = net._cost(self._X, self._Y)
-            acc = net._accuracy(self._X, self._Y) if self.classifier else None
+            train = net.evaluate(self._X, self._Y)
+            cost, acc = train["cost"], (train["accuracy"] if self.classifier else None)
         else:  # fit has just measured them on the whole training set
             cost = history["cost"][-1]
             acc = history["accuracy"][-1] if self.classifier else None
@@ -146,9 +146,10 @@ class TrainingMonitor:
         if self.classifier:
             self.train_accuracy.append(acc)
         if self._test is not None:
-            self.test_cost.append(net._cost(*self._test))
+            test = net.evaluate(*self._test)
+            self.test_cost.append(test["cost"])
             if self.classifier:
-                self.test_accuracy.append(net._accuracy(*self._test))
+                self.test_accuracy.append(test["accuracy"])
         m = self._Xg.shape[0]
         grads_w, grads_b = net.backprop(self._Xg, self._Yg)
         for l, (gw, gb) in enumerate(zip(grads_w, grads_b)):

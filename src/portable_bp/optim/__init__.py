@@ -34,12 +34,14 @@ __all__ = ["NAMES", "OptState", "Optimizer", "adam", "adamw", "from_config", "ge
 
 
 def tree_map(f, *trees):
-    """``f`` applied leaf-wise over trees shaped like ``trees[0]``; None leaves stay None."""
+    """``f`` applied leaf-wise over trees shaped like ``trees[0]`` (lists, tuples, NamedTuples such as
+    :class:`OptState`); None leaves stay None."""
     first = trees[0]
     if first is None:
         return None
     if isinstance(first, (list, tuple)):
-        return type(first)(tree_map(f, *children) for children in zip(*trees, strict=True))
+        children = [tree_map(f, *c) for c in zip(*trees, strict=True)]
+        return type(first)(*children) if hasattr(first, "_fields") else type(first)(children)  # NamedTuples too
     return f(*trees)
 
 

@@ -1,0 +1,175 @@
+"""Callbacks: objects the training loop calls at the end of every epoch with the epoch's logs.
+
+``logs`` holds the epoch's metrics: ``cost`` (and ``accuracy`` for a classifier), ``val_cost`` and
+``val_accuracy`` with validation data — the values appended to ``fit``'s history — and ``lr``,
+the learning rate the next step would use before this epoch's callbacks change it. A callback sees the run through ``training``
+(:class:`portable_bp.train.loop.Training`): its ``params`` (``(weights, biases)``), optimizer
+``state``, ``history``, and it may set ``training.stop = True`` or change the learning rate with
+``training.scale_lr(factor)``. Write one by subclassing :class:`Callback`; every hook is optional.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+
+class Callback:
+    def on_train_begin(self, training):
+        """Before the first epoch."""
+
+    def on_epoch_end(self, epoch, logs):
+        """After every epoch (``epoch`` counts from 0)."""
+
+    def on_train_end(self, training, completed):
+        """After the last epoch; ``completed`` is False when an exception (divergence, Ctrl-C) ended the run."""
+
+
+def _check_monitor(monitor, training, who):
+    if monitor not in training.metric_names:
+        need = " (pass validation_data=(X_val, Y_val) or validation_split)" if monitor.startswith("val_") else ""
+        raise ValueError(f"{who}(monitor={monitor!r}): this run records {sorted(training.metric_names)}{need}")
+
+
+class _Monitor(Callback):
+    """What EarlyStopping and ReduceLROnPlateau share: is the monitored value better than the best so far?"""
+
+    def __init__(self, monitor, patience, min_delta):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name such as 'val_cost'; got {monitor!r}")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0 (epochs); got {patience!r}")
+        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"min_delta must be a finite number >= 0; got {min_delta!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
+        self.sign = -1.0 if "accuracy" in monitor else 1.0  # costs go down, accuracies up
+
+    def on_train_begin(self, training):
+        _check_monitor(self.monitor, training, type(self).__name__)
+        self.training, self.best, self.wait = training, math.inf, 0
+
+    def _improved(self, logs):
+        value = logs[self.monitor]
+        score = self.sign * value if math.isfinite(value) else math.inf  # NaN is never the best
+        if score < self.best - self.min_delta:
+            self.best, self.wait = score, 0
+            return True
+        self.wait += 1
+        return False
+
+
+class EarlyStopping(_Monitor):
+    """Stop once ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs,
+    and (``restore_best``) end with the parameters of the best epoch (as Keras's EarlyStopping)."""
+
+    def __init__(self, monitor="val_cost", patience=5, min_delta=0.0, restore_best=True):
+        super().__init__(monitor, patience, min_delta)
+        self.restore_best = bool(restore_best)
+        self.best_epoch = None
+
+    def on_train_begin(self, training):
+        super().on_train_begin(training)
+        self.best_params, self.best_epoch = None, None
+
+    def on_epoch_end(self, epoch, logs):
+        if self._improved(logs):
+            self.best_params, self.best_epoch = self.training.params, epoch  # arrays are never written in place
+        elif self.wait >= max(self.patience, 1):
+            self.training.stop = True
+
+    def on_train_end(self, training, completed):
+        if completed and self.restore_best and self.best_params is not None:
+            training.params = self.best_params
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the learning rate by ``factor`` once ``monitor`` has not improved by more than
+    ``min_delta`` for ``patience`` epochs, never below ``min_lr``. scikit-learn's
+    ``learning_rate="adaptive"`` is ``ReduceLROnPlateau("cost", factor=0.2, patience=2, min_delta=tol)``."""
+
+    def __init__(self, monitor="val_cost", factor=0.1, patience=10, min_lr=0.0, min_delta=0.0):
+        super().__init__(monitor, patience, min_delta)
+        if not (isinstance(factor, (int, float)) and 0 < factor < 1):
+            raise ValueError(f"factor must be in (0, 1); got {factor!r}")
+        if not (isinstance(min_lr, (int, float)) and min_lr >= 0):
+            raise ValueError(f"min_lr must be a number >= 0; got {min_lr!r}")
+        self.factor, self.min_lr = float(factor), float(min_lr)
+
+    def on_epoch_end(self, epoch, logs):
+        if not self._improved(logs) and self.wait >= max(self.patience, 1):
+            lr = logs["lr"]
+            if lr > self.min_lr:
+                self.training.scale_lr(max(self.factor, self.min_lr / lr))
+            self.wait = 0
+
+
+class JSONLogger(Callback):
+    """Append one JSON object per epoch (``{"epoch": ..., **logs}``) to ``path`` (JSON lines)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def on_epoch_end(self, epoch, logs):
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"epoch": epoch, **logs}) + "\n")
+
+
+class CSVLogger(Callback):
+    """Write ``epoch,<metrics...>`` with a header line to ``path`` (overwritten at the start of the run)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def on_train_begin(self, training):
+        self.columns = None
+
+    def on_epoch_end(self, epoch, logs):
+        if self.columns is None:
+            self.columns = list(logs)
+            with open(self.path, "w") as f:
+                f.write(",".join(["epoch", *self.columns]) + "\n")
+        with open(self.path, "a") as f:
+            f.write(",".join([str(epoch), *(repr(float(logs[c])) for c in self.columns)]) + "\n")
+
+
+class LambdaCallback(Callback):
+    """``on_epoch_end(epoch, logs)`` given as a function."""
+
+    def __init__(self, on_epoch_end):
+        if not callable(on_epoch_end):
+            raise TypeError(f"on_epoch_end must be callable; got {type(on_epoch_end).__name__}")
+        self._fn = on_epoch_end
+
+    def on_epoch_end(self, epoch, logs):
+        self._fn(epoch, logs)
+
+
+class ProgressBar(Callback):
+    """tqdm's bar over the epochs, with the cost; where the output is not a terminal (a log file,
+    CI), one line per epoch instead of carriage-return redraws."""
+
+    def __init__(self, desc="fit", file=None):
+        self.desc, self.file = desc, file
+
+    def on_train_begin(self, training):
+        self.total, self.bar = training.epochs, None
+        out = self.file or sys.stderr
+        self.tty = bool(getattr(out, "isatty", lambda: False)())
+        if self.tty:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="epoch", leave=True, file=out)
+
+    def on_epoch_end(self, epoch, logs):
+        text = ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+        else:
+            print(f"{self.desc}: epoch {epoch + 1}/{self.total}: {text}", file=self.file or sys.stderr, flush=True)
+
+    def on_train_end(self, training, completed):
+        if self.bar is not None:
+            self.bar.close()

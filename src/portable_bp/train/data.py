@@ -1,0 +1,85 @@
+"""Data adapters: the training loop's one view of its data, whatever kind it is.
+
+The kind of data is decided once, when the adapter is made (as Keras's ``get_data_adapter``
+does); the loop then only calls
+
+* ``batches(batch_size, rng)`` — one epoch of (X_b, Y_b) backend arrays, in the order of
+  ``rng.permutation(n)`` (or in order without ``rng``), the last batch shorter if n does not divide;
+* ``evaluate(metrics, params, l2)`` — the data set's [mean cost, accuracy] from one pass of
+  ``metrics`` (see ``steps.make_metrics``), as a NumPy array: the one host synchronisation;
+* ``place(tree)`` / ``home(tree)`` — put parameters or optimizer state where the batches are
+  (replicated over a device mesh) and bring them back;
+* ``n`` — the number of samples, and ``split(fraction)`` for ``validation_split``.
+
+:class:`Arrays` holds X and Y as backend arrays; :class:`Streamed` reads them a block at a time
+(NumPy memory maps, Dask arrays, and the host data of data-parallel training: ``_data.Stream``).
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+import numpy as np
+
+from .. import _backend
+
+_same = lambda tree: tree
+
+
+class Arrays:
+    """X (N, n_in) and Y (N, n_out) as backend arrays of the network's namespace, dtype and device
+    (``device``: the network's, None for the backend's default: on JAX a default-device array stays
+    uncommitted, so every step of an epoch hits one compiled version)."""
+
+    place = home = staticmethod(_same)
+
+    def __init__(self, X, Y, device=None):
+        self.X, self.Y, self.device = X, Y, device
+        self.n = X.shape[0]
+        self._xp = array_api_compat.array_namespace(X)
+
+    def batches(self, batch_size, rng=None):
+        X, Y, n = self.X, self.Y, self.n
+        if rng is not None:
+            perm = self._xp.asarray(rng.permutation(n), device=self.device)
+            X, Y = self._xp.take(X, perm, axis=0), self._xp.take(Y, perm, axis=0)
+        for k in range(0, n, batch_size):
+            stop = min(k + batch_size, n)  # the standard leaves out-of-bounds slice stops undefined
+            yield X[k:stop, ...], Y[k:stop, ...]
+
+    def evaluate(self, metrics, params, l2=0.0):
+        return _backend.to_numpy(metrics(params, self.X, self.Y, l2 / self.n))
+
+    def split(self, fraction):
+        """(train, validation): the last ``fraction`` of the samples held out, before shuffling (as Keras)."""
+        n_val = int(round(fraction * self.n))
+        if not (fraction < 1 and 1 <= n_val < self.n):
+            raise ValueError(
+                f"validation_split={fraction} must be in (0, 1) and leave at least one sample on each side; "
+                f"with {self.n} samples it gives {n_val} for validation"
+            )
+        k = self.n - n_val
+        return (Arrays(self.X[:k, ...], self.Y[:k, ...], self.device),
+                Arrays(self.X[k:, ...], self.Y[k:, ...], self.device))
+
+
+class Streamed:
+    """A ``_data.Stream``: read a block of rows at a time, checked as read; ``place``/``home`` move
+    parameters to and from a device mesh (identity without one)."""
+
+    def __init__(self, stream, place=_same, home=_same):
+        self.stream, self.n = stream, stream.n
+        self.place, self.home = place, home
+
+    def batches(self, batch_size, rng=None):
+        return self.stream.batches(batch_size, rng)
+
+    def evaluate(self, metrics, params, l2=0.0):
+        total = None
+        for Xc, Yc, k in self.stream.pieces():
+            part = _backend.to_numpy(metrics(params, Xc, Yc, l2 / self.n)).astype(np.float64) * k
+            total = part if total is None else total + part
+        return total / self.n
+
+    def split(self, fraction):
+        raise ValueError("validation_split needs X and Y in memory; for streamed (memory-mapped, Dask or "
+                         "multi-device) data pass validation_data=(X_val, Y_val)")

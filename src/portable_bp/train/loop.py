@@ -1,0 +1,99 @@
+"""The training loop: network.py's ``SGD``, with an optimizer, callbacks and a data adapter.
+
+    state = optimizer.init(params)
+    for epoch in range(epochs):
+        for X_b, Y_b in data.batches(batch_size, rng):        # in memory, streamed or on a mesh
+            params, state = step(params, state, X_b, Y_b)      # forward, BP1–BP4, optimizer update
+        logs = data.evaluate(metrics, params)                  # one forward pass, one host sync
+        for cb in callbacks: cb.on_epoch_end(epoch, logs)
+
+It works on the parameter lists, never on a network object: ``MLP.fit`` hands them in and keeps
+what comes back. The kind of data was decided when the adapter was made (``train.data``); the
+compiled functions were built by ``train.steps``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .. import _backend
+from . import divergence
+
+
+class Training:
+    """The state of one run, as callbacks see it: ``params`` ((weights, biases)), the optimizer
+    ``state``, ``history``, ``epochs``, ``metric_names``; set ``stop = True`` to end after this epoch."""
+
+    def __init__(self, params, state, optimizer, epochs, metric_names, place):
+        self.params, self.state, self.optimizer = params, state, optimizer
+        self.epochs, self.metric_names, self._place = epochs, metric_names, place
+        self.history = {name: [] for name in metric_names}
+        self.stop = False
+
+    def lr(self):
+        """The learning rate of the next step (the schedule at the current step, times the scale)."""
+        step, scale = (float(_backend.to_numpy(a)) for a in (self.state.step, self.state.lr_scale))
+        lr = self.optimizer.lr
+        return (float(lr(int(step))) if callable(lr) else lr) * scale
+
+    def scale_lr(self, factor):
+        """Multiply the learning rate of every later step by ``factor`` (ReduceLROnPlateau)."""
+        s = self.state.lr_scale
+        self.state = self.state._replace(lr_scale=self._place(s * factor))
+
+
+def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle, val=None, l2=0.0,
+        callbacks=(), classifier=True, keep=None):
+    """Train ``params`` for ``epochs`` on ``data``; returns the :class:`Training` (params, state, history).
+
+    ``run`` holds the compiled functions (``steps.Run``). ``keep(training)`` is called on every way
+    out: normally, after a non-finite training cost (the epoch replayed to find the culprit,
+    ``training.params`` left at the last finite ones, :class:`DivergenceError` raised) and after
+    Ctrl-C (``training.params`` those of the last completed step, ``exc.history`` attached).
+    """
+    names = ["cost"] + (["accuracy"] if classifier else [])
+    metric_names = names + ([f"val_{m}" for m in names] if val is not None else [])
+    training = Training(data.place(params), data.place(state), optimizer, epochs, metric_names, data.place)
+    history, l2c = training.history, l2 / data.n
+    n_batches = -(-data.n // batch_size)
+    for cb in callbacks:
+        cb.on_train_begin(training)
+    completed = False
+    try:
+        for epoch in range(epochs):
+            start = (training.params, training.state, copy.deepcopy(rng))  # what a replay of this epoch needs
+            try:
+                for Xb, Yb in data.batches(batch_size, rng if shuffle else None):
+                    training.params, training.state = run.step(training.params, training.state, Xb, Yb, l2c)
+            except ValueError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
+                training.params, training.state = start[:2]
+                raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
+            values = data.evaluate(run.metrics, training.params, l2)  # the epoch's one host synchronisation
+            if not np.isfinite(values[0]):
+                batches = data.batches(batch_size, start[2] if shuffle else None)
+                k, (training.params, training.state), reason = divergence.locate(
+                    run.step, run.metrics, run.finite, start[:2], batches, l2c, run.backend)
+                raise divergence.error(epoch, k, n_batches, reason, optimizer.lr, history)
+            logs = dict(zip(names, map(float, values)))
+            if val is not None:
+                logs.update(zip(metric_names[len(names):], map(float, val.evaluate(run.metrics, training.params, l2))))
+            for name in metric_names:
+                history[name].append(logs[name])
+            logs["lr"] = training.lr()
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if training.stop:
+                break
+        completed = True
+    except KeyboardInterrupt as exc:
+        exc.history = history
+        raise
+    finally:
+        for cb in callbacks:
+            cb.on_train_end(training, completed)
+        training.params, training.state = data.home(training.params), data.home(training.state)
+        if keep is not None:
+            keep(training)
+    return training
