@@ -3,7 +3,7 @@
     nox                      # every CPU backend (numpy, array_api_strict, jax, torch) + lint
     nox -s "tests(backend='jax')"
     nox -s tests_gpu         # cupy, jax and torch (cuda) on an NVIDIA machine
-    nox -s bench -- --help   # the benchmark harness
+    nox -s bench -- --help   # the benchmark harness (benchmarks/run.py)
     nox -s tests_multidevice # fit(devices=...) on 4 virtual CPU devices (JAX)
     nox -s scaling -- --quick  # benchmarks/scaling.py: throughput against the device count
     nox -s props_deep        # property-based tests, hypothesis "deep" profile
@@ -80,6 +80,6 @@ def lint(session):
 
 @nox.session
 def bench(session):
-    """Benchmark harness (see benchmarks/README.md); arguments after -- go to it."""
+    """Benchmark harness, benchmarks/run.py (see benchmarks/README.md); arguments after -- go to it."""
     session.install("-e", ".[bench]", TORCH)
-    session.run("portable-bp", "bench", *session.posargs)
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -1,8 +1,21 @@
-"""``python benchmarks/run.py [options]`` is ``portable-bp bench [options]`` (see README.md here)."""
+"""Run the benchmark harness (the ``pbp_bench`` package beside this file; see README.md here) from a checkout:
 
+    pip install -e ".[bench]"                      # once: the library, and jax, scikit-learn, matplotlib, ...
+    python benchmarks/run.py --help                # the options
+    python benchmarks/run.py --quick --backends numpy
+
+``portable-bp bench [options]`` runs the same thing where portable_bp is an editable install of this checkout.
+The harness is not part of the installed package (a wheel has no benchmarks/).
+"""
+
+import os
 import sys
 
-from portable_bp.bench import main
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # the script's folder is on sys.path already, unless run with python -P or imported
+    sys.path.insert(0, HERE)
+
+from pbp_bench import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python benchmarks/run.py"))

@@ -1,14 +1,21 @@
-"""The benchmark harness (``portable-bp bench``) in its quick mode, on NumPy: it runs, and what it
-writes has the promised structure. Timings are never asserted against a limit here: speed is a
-benchmark measurement, not a test."""
+"""The benchmark harness (benchmarks/pbp_bench: ``python benchmarks/run.py``, ``portable-bp bench``) in
+its quick mode, on NumPy: it runs, and what it writes has the promised structure. Timings are never
+asserted against a limit here: speed is a benchmark measurement, not a test."""
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
 from portable_bp import cli
-from portable_bp.bench import harness
+
+# the harness is not in the installed package but beside the tests, in the checkout's benchmarks/
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCHMARKS)
+from pbp_bench import harness, timing  # noqa: E402
 
 QUICK = ["bench", "--quick", "--backends", "numpy", "--dtypes", "float64", "--kernels", "matmul,stacked,loop",
          "--peers", "handwritten,notebook-stacked,network.py", "--repeats", "2", "--min-time", "0.001",
@@ -134,8 +141,6 @@ def test_from_json_recomputes_the_report_without_measuring(quick_run, tmp_path):
 
 def test_busy_rounds_are_dropped_when_enough_quiet_ones_exist(monkeypatch):
     """Rounds during which other processes were busy do not count while 3 quiet ones exist."""
-    from portable_bp.bench import timing
-
     loads = iter([0.0, 1.5, 0.0, 1.5, 0.0, 1.5, 0.0, 1.5, 0.0])
     monkeypatch.setattr(timing, "others_cpu", lambda since: next(loads))
     calls = []
@@ -150,3 +155,29 @@ def test_busy_rounds_are_dropped_when_enough_quiet_ones_exist(monkeypatch):
     (r,) = timing.measure_many([(lambda: None, lambda x: x)], repeats=5, min_time=0.0, warmup=1, extra_rounds=4)
     # never quiet: 4 extra rounds are tried, then the 3 quietest of the 9 are used and flagged
     assert r["repeats_run"] == 9 and r["repeats"] == 3 and not r["quiet"]
+
+
+def test_portable_bp_bench_passes_everything_to_the_checkouts_harness(capsys):
+    """``portable-bp bench`` is a thin entry point: it finds benchmarks/ two levels above src/portable_bp
+    and hands the harness every argument, --help included."""
+    assert os.path.samefile(cli._bench_folder(), BENCHMARKS)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: portable-bp bench") and "--quick" in out and "--from-json" in out
+
+
+def test_portable_bp_bench_without_a_checkout_says_where_the_harness_is(monkeypatch, capsys):
+    """A wheel install has no benchmarks/: one line saying where the harness lives, exit code 2."""
+    monkeypatch.setattr(cli, "_bench_folder", lambda: None)
+    assert cli.main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "benchmarks/" in err and "git clone" in err and "python benchmarks/run.py" in err
+
+
+def test_run_py_is_the_same_command():
+    done = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "run.py"), "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python benchmarks/run.py") and "--quick" in done.stdout

@@ -179,10 +179,38 @@ def build_parser(recipe=None):
     c = sub.add_parser("check", help="run one small network on every backend and compare with numpy")
     c.add_argument("--backends", default=None, type=_backend_list, help="comma-separated (default: all available)")
 
-    from . import bench  # the harness lives in portable_bp.bench; see benchmarks/README.md
-
-    bench.add_arguments(sub.add_parser("bench", help="benchmark kernels, backends and peers (benchmarks/README.md)"))
+    # The harness is not in the installed package but in the checkout's benchmarks/ (see _bench): every
+    # argument after "bench" goes to it unparsed. No argument can start with NUL, so none is an option here.
+    b = sub.add_parser("bench", help="benchmark kernels, backends and peers (from a checkout; benchmarks/README.md)",
+                       add_help=False, prefix_chars="\0")
+    b.add_argument("bench_args", nargs=argparse.REMAINDER)
     return parser
+
+
+BENCH_MISSING = ("the benchmark harness is not part of the installed package; it lives in the repository's "
+                 "benchmarks/ folder: git clone <portable_bp repository> && cd portable_bp && "
+                 "pip install -e '.[bench]' && python benchmarks/run.py --help")
+
+
+def _bench_folder():
+    """The benchmarks/ folder of the source checkout this package runs from (an editable install, or
+    PYTHONPATH=src): two levels above src/portable_bp. None when there is none (a wheel install)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    folder = os.path.join(root, "benchmarks")
+    return folder if os.path.isfile(os.path.join(folder, "pbp_bench", "__init__.py")) else None
+
+
+def _bench(argv):
+    """``portable-bp bench ARGS``: the checkout's ``python benchmarks/run.py ARGS``; exit code 2 without one."""
+    folder = _bench_folder()
+    if folder is None:
+        print(f"portable-bp bench: error: {BENCH_MISSING}", file=sys.stderr)
+        return 2
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    from pbp_bench import main as bench_main
+
+    return bench_main(argv)
 
 
 def main(argv=None):
@@ -199,10 +227,7 @@ def main(argv=None):
         if args.command == "train":
             return train(args)
         if args.command == "bench":
-            from .bench import run_bench
-
-            run_bench(args)
-            return 0
+            return _bench(args.bench_args)
         return check(args)
     except (ValueError, TypeError, OSError, ImportError, FloatingPointError) as exc:
         print(f"portable-bp {args.command}: error: {exc}", file=sys.stderr)

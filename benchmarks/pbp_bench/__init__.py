@@ -1,9 +1,13 @@
-"""The benchmark harness behind ``portable-bp bench`` (see benchmarks/README.md).
+"""The benchmark harness behind ``python benchmarks/run.py`` and ``portable-bp bench`` (see benchmarks/README.md).
 
-    portable-bp bench                                   # the full CPU ladder, every CPU backend
-    portable-bp bench --quick --backends numpy          # a smoke run of a few seconds
-    portable-bp bench --device gpu --backends cupy,jax,torch --out benchmarks/results/gpu-h100
+It lives in the repository, not in the installed package: run it from a checkout with the library
+installed (``pip install -e ".[bench]"``).
 
+    python benchmarks/run.py                            # the full CPU ladder, every CPU backend
+    python benchmarks/run.py --quick --backends numpy   # a smoke run of a few seconds
+    python benchmarks/run.py --device gpu --backends cupy,jax,torch --out benchmarks/results/gpu-h100
+
+``portable-bp bench [options]`` is the same command in a checkout (an editable install).
 Writes ``bench.json`` (every figure, the machine and library versions), ``table.txt`` /
 ``table.md`` and ``step_vs_batch.png`` to ``--out``.
 """
@@ -32,8 +36,8 @@ def _csv(choices):
 
 
 def add_arguments(p):
-    """The options of ``portable-bp bench`` (on an argparse parser)."""
-    from .. import _backend
+    """The options of the harness (on an argparse parser)."""
+    from portable_bp import _backend
 
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
                    help="cpu (default) or gpu: cupy, jax on its GPU, torch on cuda")
@@ -173,14 +177,14 @@ def write_outputs(payload, args, log=print):
     return payload
 
 
-def main(argv=None):
-    """``python -m portable_bp.bench [options]``: the same as ``portable-bp bench``."""
-    parser = add_arguments(argparse.ArgumentParser(prog="portable-bp bench", description=__doc__,
+def main(argv=None, prog="portable-bp bench"):
+    """``python benchmarks/run.py [options]``, ``portable-bp bench [options]``; returns the exit code."""
+    parser = add_arguments(argparse.ArgumentParser(prog=prog, description=__doc__,
                                                    formatter_class=argparse.RawDescriptionHelpFormatter))
     args = parser.parse_args(argv)
     try:
         run_bench(args)
     except ValueError as exc:
-        print(f"portable-bp bench: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     return 0

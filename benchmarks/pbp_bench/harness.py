@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _backend
-from ..mlp import MLP, init_params
+from portable_bp import _backend
+from portable_bp.mlp import MLP, init_params
+
 from . import peers as peers_mod
 from .timing import cpu_counters, measure_many, others_cpu, syncer, wait_until_idle
 

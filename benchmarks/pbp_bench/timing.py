@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 
-from .. import _backend
+from portable_bp import _backend
 
 
 def syncer(backend, gpu=False):
