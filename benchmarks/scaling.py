@@ -81,7 +81,7 @@ def measure(k, network, X, Y, args, lr):
     import jax
     import numpy as np
 
-    from portable_bp import _sharding
+    from portable_bp import _sharding, optim, train
 
     N, B = X.shape[0], args.batch_size
     net = network()
@@ -89,14 +89,17 @@ def measure(k, network, X, Y, args, lr):
     np_dtype = np.dtype(args.dtype)
     batches = [(plan.shard(X[i:i + B], np_dtype), plan.shard(Y[i:i + B], np_dtype))
                for i in range(0, args.steps * B, B) if i + B <= N]
-    state = {"p": ([plan.replicate(W) for W in net.weights], [plan.replicate(b) for b in net.biases])}
+    sgd = optim.sgd(lr)
+    step = train.make_step(net.spec, sgd, False, "jax")  # what fit runs per batch
+    params = optim.tree_map(plan.replicate, net.params)
+    state = {"p": (params, optim.tree_map(plan.replicate, sgd.init(params)))}
 
     def run_steps():
-        w, b = state["p"]
+        p, s = state["p"]
         for Xb, Yb in batches:
-            w, b = net._step(w, b, Xb, Yb, lr)
-        jax.block_until_ready(w)
-        state["p"] = (w, b)
+            p, s = step(p, s, Xb, Yb, 0.0)
+        jax.block_until_ready(p)
+        state["p"] = (p, s)
 
     run_steps()  # compile
     t_step, step_times = median_time(run_steps, args.repeats)

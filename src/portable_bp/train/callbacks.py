@@ -2,10 +2,11 @@
 
 ``logs`` holds the epoch's metrics: ``cost`` (and ``accuracy`` for a classifier), ``val_cost`` and
 ``val_accuracy`` with validation data — the values appended to ``fit``'s history — and ``lr``,
-the learning rate the next step would use before this epoch's callbacks change it. A callback sees
-the run through ``training`` (:class:`portable_bp.train.loop.Training`): its ``params`` (``(weights, biases)``), optimizer
-``state``, ``history``, and it may set ``training.stop = True`` or change the learning rate with
-``training.scale_lr(factor)``. Write one by subclassing :class:`Callback`; every hook is optional.
+the learning rate the next step would use before this epoch's callbacks change it. A callback
+sees the run through ``training`` (:class:`portable_bp.train.loop.Training`): its ``params``
+(``(weights, biases)``), optimizer ``state`` and ``history``; it may set ``training.stop = True``
+or change the learning rate with ``training.scale_lr(factor)``. Write one by subclassing
+:class:`Callback`; every hook is optional.
 """
 
 from __future__ import annotations
