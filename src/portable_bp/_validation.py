@@ -165,3 +165,36 @@ def target_range_message(name, lo, hi):
         f"{name} must lie in [0, 1] for loss='cross_entropy' (one-hot rows, probabilities, or integer class "
         f"labels); got values from {lo:g} to {hi:g}"
     )
+
+
+def params(weights, biases):
+    """``MLP.from_params``'s arguments as checked NumPy float64 lists (biases (n_l, 1) or None)."""
+    if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__") or len(weights) == 0:
+        raise TypeError("weights must be a non-empty list of 2-D arrays W^l of shape (n_l, n_{l-1})")
+    ws = []
+    for l, W in enumerate(weights):
+        W = to_host(W, f"weights[{l}]").astype(np.float64)
+        if W.ndim != 2:
+            raise ValueError(f"weights[{l}] must be 2-D (n_l, n_{{l-1}}); got shape {W.shape}")
+        check_finite_host(W, f"weights[{l}]")
+        if l > 0 and W.shape[1] != ws[-1].shape[0]:
+            raise ValueError(
+                f"weights[{l}] has shape {W.shape} but weights[{l - 1}] has {ws[-1].shape}: "
+                f"expected {W.shape[0]} x {ws[-1].shape[0]} (n_l, n_{{l-1}})"
+            )
+        ws.append(W)
+    if biases is None:
+        biases = [None] * len(ws)
+    if len(biases) != len(ws):
+        raise ValueError(f"got {len(ws)} weight matrices but {len(biases)} biases")
+    bs = []
+    for l, (b, W) in enumerate(zip(biases, ws)):
+        if b is None:
+            bs.append(None)
+            continue
+        b = to_host(b, f"biases[{l}]").astype(np.float64)
+        if b.shape not in ((W.shape[0], 1), (W.shape[0],)):
+            raise ValueError(f"biases[{l}] must have shape ({W.shape[0]}, 1) or ({W.shape[0]},); got {b.shape}")
+        check_finite_host(b, f"biases[{l}]")
+        bs.append(b.reshape(-1, 1))
+    return ws, bs

@@ -31,72 +31,21 @@ class MLP:
     #: samples read at a time from out-of-core data (memory maps, Dask arrays) and per evaluation piece
     stream_rows = 4096
 
-    def __init__(
-        self,
-        sizes,
-        *,
-        activation="sigmoid",
-        output_activation=None,
-        loss="mse",
-        bias=True,
-        init="scaled_normal",
-        backend=None,
-        device=None,
-        dtype="float64",
-        kernel="matmul",
-        seed=None,
-    ):
+    def __init__(self, sizes, *, activation="sigmoid", output_activation=None, loss="mse", bias=True,
+                 init="scaled_normal", backend=None, device=None, dtype="float64", kernel="matmul", seed=None):
         sizes = check.check_sizes(sizes)
         weights, biases = init_params(sizes, init, check.check_seed(seed), bias=check.check_bool("bias", bias))
         self._setup(weights, biases, activation, output_activation, loss, backend, device, dtype, kernel)
 
     @classmethod
-    def from_params(
-        cls,
-        weights,
-        biases=None,
-        *,
-        activation="sigmoid",
-        output_activation=None,
-        loss="mse",
-        backend=None,
-        device=None,
-        dtype="float64",
-        kernel="matmul",
-    ):
+    def from_params(cls, weights, biases=None, *, activation="sigmoid", output_activation=None, loss="mse",
+                    backend=None, device=None, dtype="float64", kernel="matmul"):
         """Build a network from given parameters (array-likes or backend arrays).
 
         ``biases`` may hold (n_l, 1) or (n_l,) arrays, None entries for layers without bias,
         or be None altogether for a network without biases.
         """
-        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__") or len(weights) == 0:
-            raise TypeError("weights must be a non-empty list of 2-D arrays W^l of shape (n_l, n_{l-1})")
-        ws = []
-        for l, W in enumerate(weights):
-            W = check.to_host(W, f"weights[{l}]").astype(np.float64)
-            if W.ndim != 2:
-                raise ValueError(f"weights[{l}] must be 2-D (n_l, n_{{l-1}}); got shape {W.shape}")
-            check.check_finite_host(W, f"weights[{l}]")
-            if l > 0 and W.shape[1] != ws[-1].shape[0]:
-                raise ValueError(
-                    f"weights[{l}] has shape {W.shape} but weights[{l - 1}] has {ws[-1].shape}: "
-                    f"expected {W.shape[0]} x {ws[-1].shape[0]} (n_l, n_{{l-1}})"
-                )
-            ws.append(W)
-        if biases is None:
-            biases = [None] * len(ws)
-        if len(biases) != len(ws):
-            raise ValueError(f"got {len(ws)} weight matrices but {len(biases)} biases")
-        bs = []
-        for l, (b, W) in enumerate(zip(biases, ws)):
-            if b is None:
-                bs.append(None)
-                continue
-            b = check.to_host(b, f"biases[{l}]").astype(np.float64)
-            if b.shape not in ((W.shape[0], 1), (W.shape[0],)):
-                raise ValueError(f"biases[{l}] must have shape ({W.shape[0]}, 1) or ({W.shape[0]},); got {b.shape}")
-            check.check_finite_host(b, f"biases[{l}]")
-            bs.append(b.reshape(-1, 1))
+        ws, bs = check.params(weights, biases)
         net = cls.__new__(cls)
         net._setup(ws, bs, activation, output_activation, loss, backend, device, dtype, kernel)
         return net
@@ -390,11 +339,14 @@ class MLP:
         """
         epochs = check.check_positive("epochs", epochs, integer=True)
         batch_size = check.check_positive("batch_size", batch_size, integer=True)
-        opt = self._optimizer_for(lr, optimizer)
+        opt = optim.choose(lr, optimizer, self.optimizer)
         l2 = check.check_nonnegative("l2", l2)
         shuffle = check.check_bool("shuffle", shuffle)
         rng = np.random.default_rng(check.check_seed(seed))
-        callbacks = _callback_list(callbacks, callback, patience, progress, self)
+        callbacks = train.callbacks.with_shorthands(
+            callbacks, patience=None if patience is None else check.check_positive("patience", patience, integer=True),
+            progress=progress, desc=f"fit [{self.backend}]",
+            extra=None if check.check_callable("callback", callback) is None else _NetCallback(callback, self))
         plan = None if devices is None else _sharding.data_parallel(self.backend, devices, self._spec.kernel.jittable)
         data = self._data(X, Y, plan)
         if validation_data is not None and validation_split is not None:
@@ -422,28 +374,6 @@ class MLP:
     def _keep(self, training):
         """What the loop hands back on every way out (done, diverged, interrupted)."""
         (self.weights, self.biases), self.optimizer_state = training.params, training.state
-
-    def _optimizer_for(self, lr, optimizer):
-        """The optimizer of a fit: ``lr`` alone is SGD; a name with ``lr``; an optimizer; or the previous one."""
-        if isinstance(optimizer, optim.Optimizer):
-            if lr is not None:
-                raise ValueError("give lr= or an optimizer object (optimizer=...), not both: the optimizer has its "
-                                 f"own lr ({optimizer.lr!r}); use optimizer.with_lr(...) or a name like "
-                                 "optimizer='adam' with lr=")
-            return optimizer
-        if lr is not None and not callable(lr):
-            lr = check.check_positive("lr", lr)
-        if optimizer is not None:
-            if not isinstance(optimizer, str):
-                raise TypeError(f"optimizer must be a portable_bp.optim optimizer or one of {list(optim.NAMES)}; "
-                                f"got {type(optimizer).__name__}")
-            return optim.get(optimizer, lr)
-        if lr is not None:
-            return optim.sgd(lr)
-        if self.optimizer is None:
-            raise ValueError("fit needs a learning rate or an optimizer: lr=0.5 (SGD) or optimizer='adam' "
-                             "(this network has no optimizer to continue yet)")
-        return self.optimizer
 
     def _run_for(self, opt, l2):
         """The compiled step, metrics and finiteness check of a run, made once per (optimizer, l2)."""
@@ -529,26 +459,6 @@ def load(path, backend=None, device=None, dtype=None, kernel=None):
     if record is not None:
         net._set_optimizer(*record)
     return net
-
-
-def _callback_list(callbacks, callback, patience, progress, net):
-    """fit's callbacks, with its shorthands (``callback=``, ``patience=``, ``progress=``) turned into objects."""
-    if callbacks is None:
-        callbacks = []
-    elif isinstance(callbacks, train.Callback) or not isinstance(callbacks, (list, tuple)):
-        raise TypeError("callbacks must be a list of portable_bp.train callbacks (e.g. [EarlyStopping(...)]); "
-                        f"got {type(callbacks).__name__}")
-    for cb in callbacks:
-        if not isinstance(cb, train.Callback):
-            raise TypeError(f"callbacks must hold portable_bp.train.Callback objects; got {type(cb).__name__}")
-    callbacks = list(callbacks)
-    if check.check_callable("callback", callback) is not None:
-        callbacks.append(_NetCallback(callback, net))
-    if patience is not None:
-        callbacks.append(train.EarlyStopping("val_cost", check.check_positive("patience", patience, integer=True)))
-    if progress:
-        callbacks.append(train.ProgressBar(desc=f"fit [{net.backend}]"))
-    return callbacks
 
 
 class _NetCallback(train.Callback):

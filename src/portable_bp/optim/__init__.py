@@ -29,8 +29,8 @@ import array_api_compat
 
 from . import schedules
 
-__all__ = ["NAMES", "OptState", "Optimizer", "adam", "adamw", "from_config", "get", "momentum", "schedules", "sgd",
-           "tree_leaves", "tree_map"]
+__all__ = ["NAMES", "OptState", "Optimizer", "adam", "adamw", "choose", "from_config", "get", "momentum", "schedules",
+           "sgd", "tree_leaves", "tree_map"]
 
 
 def tree_map(f, *trees):
@@ -86,9 +86,9 @@ def _check_lr(lr):
     if callable(lr):
         return lr
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"lr must be a positive float or a schedule (a callable step -> lr); got {lr!r}")
+        raise TypeError(f"lr must be a number > 0 or a schedule (a callable step -> lr); got {lr!r}")
     if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite float; got {lr!r}")
+        raise ValueError(f"lr must be > 0 and finite; got {lr!r}")
     return float(lr)
 
 
@@ -205,3 +205,26 @@ def from_config(cfg):
             raise ValueError(f"unknown key {key!r} in a {cfg['name']!r} optimizer config; expected {sorted(allowed)}")
     lr = schedules.from_config(cfg["lr"]) if isinstance(cfg["lr"], dict) else cfg["lr"]
     return factory(**{k: v for k, v in cfg.items() if k not in ("name", "lr")}, lr=lr)
+
+
+def choose(lr=None, optimizer=None, previous=None):
+    """The optimizer ``fit(lr=..., optimizer=...)`` asks for: ``lr`` alone is :func:`sgd`; a name
+    with ``lr`` (or the name's default lr); an :class:`Optimizer` as it is (not with ``lr``); neither:
+    ``previous``, which fit then continues with its state."""
+    if isinstance(optimizer, Optimizer):
+        if lr is not None:
+            raise ValueError("give lr= or an optimizer object (optimizer=...), not both: the optimizer has its "
+                             f"own lr ({optimizer.lr!r}); use optimizer.with_lr(...) or a name like "
+                             "optimizer='adam' with lr=")
+        return optimizer
+    if optimizer is not None:
+        if not isinstance(optimizer, str):
+            raise TypeError(f"optimizer must be a portable_bp.optim optimizer or one of {list(NAMES)}; "
+                            f"got {type(optimizer).__name__}")
+        return get(optimizer, lr)
+    if lr is not None:
+        return sgd(lr)
+    if previous is None:
+        raise ValueError("fit needs a learning rate or an optimizer: lr=0.5 (SGD) or optimizer='adam' "
+                         "(this network has no optimizer to continue yet)")
+    return previous

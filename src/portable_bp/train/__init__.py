@@ -4,6 +4,7 @@ Nothing here knows the ``MLP`` class: the loop works on a spec, parameter lists 
 and ``MLP.fit`` hands those in and keeps what comes back.
 """
 
+from . import callbacks
 from .callbacks import (
     Callback,
     CSVLogger,
@@ -19,7 +20,7 @@ from .loop import Training, fit
 from .steps import Run, make_finite, make_metrics, make_step
 
 __all__ = [
-    "Arrays", "CSVLogger", "Callback", "DivergenceError", "EarlyStopping", "JSONLogger", "LambdaCallback",
+    "Arrays", "CSVLogger", "Callback", "DivergenceError", "callbacks", "EarlyStopping", "JSONLogger", "LambdaCallback",
     "ProgressBar", "ReduceLROnPlateau", "Run", "Streamed", "Training", "fit", "make_finite", "make_metrics",
     "make_step",
 ]

@@ -174,3 +174,19 @@ class ProgressBar(Callback):
     def on_train_end(self, training, completed):
         if self.bar is not None:
             self.bar.close()
+
+
+def with_shorthands(callbacks, *, patience=None, progress=False, desc="fit", extra=None):
+    """fit's ``callbacks`` list, checked, with its shorthands added: ``extra`` (``callback=``),
+    ``EarlyStopping("val_cost", patience)`` for ``patience=``, and a :class:`ProgressBar` for ``progress``."""
+    if callbacks is None:
+        callbacks = []
+    elif isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError("callbacks must be a list of portable_bp.train callbacks (e.g. [EarlyStopping(...)]); "
+                        f"got {type(callbacks).__name__}")
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must hold portable_bp.train.Callback objects; got {type(cb).__name__}")
+    shorthands = [extra, None if patience is None else EarlyStopping("val_cost", patience),
+                  ProgressBar(desc) if progress else None]
+    return [*callbacks, *(cb for cb in shorthands if cb is not None)]
