@@ -46,11 +46,13 @@ def params_finite(net):
 
 def wrap_steps(monkeypatch, wrapper):
     """Make the training steps that fit builds from now on run as ``wrapper(step, *args)``
-    (args: params, optimizer state, X_b, Y_b, l2 coefficient), e.g. to count them or interrupt one."""
-    real = pbp.train.make_step
+    (args: params, optimizer state, X_b, Y_b, l2 coefficient), e.g. to count them or interrupt one.
+    On JAX an epoch is one compiled call: the wrapper then runs when the step is traced (once per
+    compilation), not at every step."""
+    real = pbp.train.steps.make_step
 
     def make_step(*a, **k):
         step = real(*a, **k)
         return lambda *args: wrapper(step, *args)
 
-    monkeypatch.setattr(pbp.train, "make_step", make_step)
+    monkeypatch.setattr(pbp.train.steps, "make_step", make_step)

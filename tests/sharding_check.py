@@ -52,19 +52,20 @@ def rel_diff(a, b):
 
 
 def recorder():
-    """Wrap the jitted steps that fit builds from now on, to record the shardings they are called with."""
-    seen, make_step = [], pbp.train.make_step
+    """Wrap the (compiled) multi-step calls that fit builds from now on, to record the shardings of the
+    stacked batches (1, m, ·) and the parameters they are called with."""
+    seen, scan_steps = [], pbp._backend.scan_steps
 
     def make(*args):
-        step = make_step(*args)
+        steps = scan_steps(*args)
 
-        def record(params, state, Xb, Yb, l2c):
-            seen.append((Xb, Yb, params[0][0]))
-            return step(params, state, Xb, Yb, l2c)
+        def record(params, state, Xs, Ys, l2c):
+            seen.append((Xs, Ys, params[0][0]))
+            return steps(params, state, Xs, Ys, l2c)
 
         return record
 
-    pbp.train.make_step = make
+    pbp._backend.scan_steps = make
     return seen
 
 
@@ -74,12 +75,12 @@ def sharding_info(x):
         "spec": str(getattr(s, "spec", None)),
         "n_devices": len(s.device_set),
         "replicated": bool(s.is_fully_replicated),
-        "shard_rows": sorted({sh.data.shape[0] for sh in x.addressable_shards}),
+        "shard_rows": sorted({sh.data.shape[-2] for sh in x.addressable_shards}),  # the sample axis
         "shape": list(x.shape),
     }
 
 
-make_step_unwrapped = pbp.train.make_step
+scan_steps_unwrapped = pbp._backend.scan_steps
 
 # single device vs the mesh, float64 -------------------------------------------------------------
 single = make()
@@ -87,7 +88,7 @@ h1 = single.fit(X, labels, **FIT)
 multi = make()
 seen = recorder()
 hm = multi.fit(X, labels, devices=N_DEV, **FIT)
-pbp.train.make_step = make_step_unwrapped
+pbp._backend.scan_steps = scan_steps_unwrapped
 out["f64_rel_diff_params"] = rel_diff(single, multi)
 out["f64_rel_diff_cost"] = max(abs(a - b) / abs(a) for a, b in zip(h1["cost"], hm["cost"]))
 out["accuracy_single"], out["accuracy_multi"] = h1["accuracy"], hm["accuracy"]
@@ -100,7 +101,7 @@ out["all_batches_sharded"] = all(len(x.sharding.device_set) == N_DEV and not x.s
 
 # XLA inserted the cross-device sum of BP3/BP4 in the compiled step --------------------------------
 hlo = jax.jit(lambda ws, bs, X, Y: pbp.backprop.sgd_step(multi.spec, ws, bs, X, Y, 0.1)).lower(
-    multi.weights, multi.biases, Xb, Yb).compile().as_text()
+    multi.weights, multi.biases, Xb[0], Yb[0]).compile().as_text()
 out["hlo_has_all_reduce"] = "all-reduce" in hlo
 
 # a list of devices, and "all"; float32 ------------------------------------------------------------

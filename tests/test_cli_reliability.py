@@ -119,23 +119,24 @@ def test_check_with_chosen_backends(capsys):
 
 
 def _interrupt_in_epoch(monkeypatch, epoch, after_batches):
-    """Make training raise KeyboardInterrupt (as Ctrl-C does) in ``epoch`` (0-based) after some batches."""
-    real, calls = pbp.train.Arrays.batches, []
+    """Make training raise KeyboardInterrupt (as Ctrl-C does) in ``epoch`` (0-based) after some groups of
+    batches (an epoch's full batches are one group: one compiled call on JAX)."""
+    real, calls = pbp.train.Arrays.groups, []
 
-    def batches(self, *args, **kwargs):
+    def groups(self, *args, **kwargs):
         calls.append(None)
-        for i, batch in enumerate(real(self, *args, **kwargs)):
+        for i, group in enumerate(real(self, *args, **kwargs)):
             if len(calls) == epoch + 1 and i == after_batches:
                 raise KeyboardInterrupt
-            yield batch
+            yield group
 
-    monkeypatch.setattr(pbp.train.Arrays, "batches", batches)
+    monkeypatch.setattr(pbp.train.Arrays, "groups", groups)
 
 
 def test_ctrl_c_saves_the_last_completed_epoch_and_resume_finishes_exactly(tmp_path, monkeypatch, capsys):
     straight, run = tmp_path / "straight", tmp_path / "run"
     assert cli.main(["train", "--quiet", "--epochs", "5", "--seed", "3", "--out", str(straight)]) == 0
-    _interrupt_in_epoch(monkeypatch, epoch=3, after_batches=2)  # Ctrl-C in the middle of the 4th epoch
+    _interrupt_in_epoch(monkeypatch, epoch=3, after_batches=0)  # Ctrl-C in the 4th epoch
     assert cli.main(["train", "--quiet", "--epochs", "5", "--seed", "3", "--out", str(run)]) == 130
     err = capsys.readouterr().err
     assert "saved the network after epoch 3 of 5" in err and "--epochs 2" in err, err
@@ -153,7 +154,7 @@ def test_ctrl_c_saves_the_last_completed_epoch_and_resume_finishes_exactly(tmp_p
 def test_ctrl_c_in_the_first_epoch_keeps_an_earlier_checkpoint(tmp_path, monkeypatch, capsys):
     assert train("--out", tmp_path) == 0
     before = (tmp_path / "weights.npz").read_bytes()
-    _interrupt_in_epoch(monkeypatch, epoch=0, after_batches=1)
+    _interrupt_in_epoch(monkeypatch, epoch=0, after_batches=0)
     assert train("--out", tmp_path) == 130
     assert "nothing saved" in capsys.readouterr().err
     assert (tmp_path / "weights.npz").read_bytes() == before

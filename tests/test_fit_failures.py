@@ -118,6 +118,9 @@ def test_no_replay_on_the_normal_path(monkeypatch):
 
 # -- KeyboardInterrupt --------------------------------------------------------------------------
 def test_interrupt_mid_epoch_keeps_last_completed_step(backend, monkeypatch):
+    if backend == "jax":
+        pytest.skip("JAX runs an epoch's steps as one compiled call: Ctrl-C lands between calls "
+                    "(test_interrupt_between_compiled_epochs)")
     X, Y = regression(n=24)
     net, ref = relu_net(backend), relu_net(backend)
     calls = []
@@ -137,6 +140,26 @@ def test_interrupt_mid_epoch_keeps_last_completed_step(backend, monkeypatch):
     ref.update(X[6:12], Y[6:12], 0.05)
     assert info.value.history == ref_history  # the one completed epoch
     assert params_bits(net) == params_bits(ref)  # six completed steps, nothing half-applied
+
+
+def test_interrupt_between_compiled_epochs(backend, monkeypatch):
+    """Ctrl-C while an epoch is being prepared (on JAX, between compiled epochs) keeps the epochs done."""
+    X, Y = regression(n=24)
+    net, ref = relu_net(backend), relu_net(backend)
+    real, epochs = pbp.train.Arrays.groups, []
+
+    def groups(self, *args):
+        epochs.append(1)
+        if len(epochs) == 3:
+            raise KeyboardInterrupt
+        yield from real(self, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(pbp.train.Arrays, "groups", groups)
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, Y, epochs=5, batch_size=6, lr=0.05, seed=2, progress=False)
+    assert info.value.history == ref.fit(X, Y, epochs=2, batch_size=6, lr=0.05, seed=2, progress=False)
+    assert params_bits(net) == params_bits(ref)
 
 
 def test_interrupt_from_callback_keeps_the_epochs_done(backend):

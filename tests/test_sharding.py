@@ -58,12 +58,12 @@ def test_mesh_equals_single_device_float64(jax_only):
 
 def test_batches_are_sharded_and_parameters_replicated(jax_only):
     r = report()
-    assert r["steps_recorded"] == 4 * 30  # 4 epochs of 960 / 32 batches went through the step
+    assert r["steps_recorded"] == 4 * 30  # 4 epochs of 960 / 32 batches went through the step, one call each
     assert r["all_batches_sharded"]
     for key, width in (("batch_X", 6), ("batch_Y", 3)):
-        info = r[key]
-        assert info["spec"] == "P('batch',)" and info["n_devices"] == N_DEV and not info["replicated"]
-        assert info["shape"] == [32, width] and info["shard_rows"] == [32 // N_DEV]  # 8 rows per device
+        info = r[key]  # a batch stacked as a group of one, (1, 32, width), its sample axis sharded
+        assert info["spec"] == "P(None, 'batch')" and info["n_devices"] == N_DEV and not info["replicated"]
+        assert info["shape"] == [1, 32, width] and info["shard_rows"] == [32 // N_DEV]  # 8 rows per device
     assert r["param_in_step"]["replicated"] and r["param_in_step"]["n_devices"] == N_DEV
     assert r["hlo_has_all_reduce"]  # XLA sums BP3/BP4 across the shards
     # afterwards the parameters are back on one device, and other methods take any input

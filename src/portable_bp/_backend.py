@@ -233,6 +233,39 @@ def jit(fn, backend):
     return fn
 
 
+def scan_steps(step, backend):
+    """``steps(params, state, Xs, Ys, l2c)``: ``step`` over the leading axis of Xs and Ys (k mini-batches
+    stacked), carrying (params, state); a generator of the (params, state) reached, so the caller
+    always holds the last completed step.
+
+    On JAX the k steps are ONE compiled call (``lax.scan`` under ``jax.jit``), yielding once: an
+    epoch's batches run without per-step dispatch or host synchronisation, compiled once per
+    (group length, batch shape, optimizer, dtype). Parameters are not donated: fit keeps the
+    epoch's starting parameters for the exact divergence replay, and EarlyStopping the best ones.
+    Elsewhere a Python loop over the stacked batches (views on NumPy), yielding after every step.
+    """
+    if backend == "jax":
+        import jax
+
+        def scan(params, state, Xs, Ys, l2c):
+            body = lambda carry, batch: (step(*carry, *batch, l2c), None)
+            return jax.lax.scan(body, (params, state), (Xs, Ys))[0]
+
+        compiled = jax.jit(scan)
+
+        def scanned(params, state, Xs, Ys, l2c):
+            yield compiled(params, state, Xs, Ys, l2c)
+
+        return scanned
+
+    def looped(params, state, Xs, Ys, l2c):
+        for i in range(Xs.shape[0]):
+            params, state = step(params, state, Xs[i, ...], Ys[i, ...], l2c)
+            yield params, state
+
+    return looped
+
+
 def to_bool(x, backend):
     """A 0-d boolean array as a Python bool. JAX's ``__bool__`` runs tracer checks that cost about
     as much as a small compiled step; a fresh result read through NumPy skips them."""

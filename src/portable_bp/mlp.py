@@ -385,8 +385,7 @@ class MLP:
             if len(self._runs) >= 4:
                 self._runs.pop(next(iter(self._runs)))
             metrics = train.make_metrics(self._spec, self.backend, l2=True) if l2 else self._metrics
-            self._runs[key] = train.Run(train.make_step(self._spec, opt, l2, self.backend), metrics,
-                                        self._finite, self.backend)
+            self._runs[key] = train.make_run(self._spec, opt, l2, self.backend, metrics, self._finite)
         return self._runs[key]
 
     # -- conversion ---------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from .callbacks import (
 from .data import Arrays, Streamed
 from .divergence import DivergenceError
 from .loop import Training, fit
-from .steps import Run, make_finite, make_metrics, make_step
+from .steps import Run, make_finite, make_metrics, make_run, make_step
 
 __all__ = [
     "Arrays", "CSVLogger", "Callback", "DivergenceError", "callbacks", "EarlyStopping", "JSONLogger", "LambdaCallback",
     "ProgressBar", "ReduceLROnPlateau", "Run", "Streamed", "Training", "fit", "make_finite", "make_metrics",
-    "make_step",
+    "make_run", "make_step",
 ]

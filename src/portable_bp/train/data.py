@@ -3,8 +3,10 @@
 The kind of data is decided once, when the adapter is made (as Keras's ``get_data_adapter``
 does); the loop then only calls
 
-* ``batches(batch_size, rng)`` — one epoch of (X_b, Y_b) backend arrays, in the order of
-  ``rng.permutation(n)`` (or in order without ``rng``), the last batch shorter if n does not divide;
+* ``groups(batch_size, rng)`` — one epoch of mini-batches, in the order of ``rng.permutation(n)``
+  (or in order without ``rng``), the last batch shorter if n does not divide, as groups of stacked
+  batches (k, m, ·) that ``Run.steps`` runs as one call each (one compiled call on JAX);
+  ``batches(batch_size, rng)`` — the same mini-batches one (X_b, Y_b) at a time (the replay);
 * ``evaluate(metrics, params, l2)`` — the data set's [mean cost, accuracy] from one pass of
   ``metrics`` (see ``steps.make_metrics``), as a NumPy array: the one host synchronisation;
 * ``place(tree)`` / ``home(tree)`` — put parameters or optimizer state where the batches are
@@ -37,14 +39,30 @@ class Arrays:
         self.n = X.shape[0]
         self._xp = array_api_compat.array_namespace(X)
 
+    def _shuffled(self, rng):
+        if rng is None:
+            return self.X, self.Y
+        perm = self._xp.asarray(rng.permutation(self.n), device=self.device)
+        return self._xp.take(self.X, perm, axis=0), self._xp.take(self.Y, perm, axis=0)
+
     def batches(self, batch_size, rng=None):
-        X, Y, n = self.X, self.Y, self.n
-        if rng is not None:
-            perm = self._xp.asarray(rng.permutation(n), device=self.device)
-            X, Y = self._xp.take(X, perm, axis=0), self._xp.take(Y, perm, axis=0)
+        X, Y = self._shuffled(rng)
+        n = self.n
         for k in range(0, n, batch_size):
             stop = min(k + batch_size, n)  # the standard leaves out-of-bounds slice stops undefined
             yield X[k:stop, ...], Y[k:stop, ...]
+
+    def groups(self, batch_size, rng=None):
+        """The epoch's mini-batches stacked: (k, batch_size, ·) for the k full batches, then (1, r, ·)
+        for a last partial batch of r samples: what ``Run.steps`` runs as one call each."""
+        X, Y = self._shuffled(rng)
+        k, xp = self.n // batch_size, self._xp
+        full = k * batch_size
+        if k:
+            yield (xp.reshape(X[:full, ...], (k, batch_size, X.shape[1])),
+                   xp.reshape(Y[:full, ...], (k, batch_size, Y.shape[1])))
+        if full < self.n:
+            yield xp.expand_dims(X[full:, ...], axis=0), xp.expand_dims(Y[full:, ...], axis=0)
 
     def evaluate(self, metrics, params, l2=0.0):
         return _backend.to_numpy(metrics(params, self.X, self.Y, l2 / self.n))
@@ -72,6 +90,12 @@ class Streamed:
 
     def batches(self, batch_size, rng=None):
         return self.stream.batches(batch_size, rng)
+
+    def groups(self, batch_size, rng=None):
+        """Each mini-batch as a group of one, (1, m, ·), as it is read."""
+        for Xb, Yb in self.stream.batches(batch_size, rng):
+            xp = array_api_compat.array_namespace(Xb)
+            yield xp.expand_dims(Xb, axis=0), xp.expand_dims(Yb, axis=0)
 
     def evaluate(self, metrics, params, l2=0.0):
         total = None

@@ -4,6 +4,9 @@
     for epoch in range(epochs):
         for X_b, Y_b in data.batches(batch_size, rng):        # in memory, streamed or on a mesh
             params, state = step(params, state, X_b, Y_b)      # forward, BP1–BP4, optimizer update
+
+The inner loop runs as ``run.steps`` over groups of stacked batches (``data.groups``): a Python
+loop of steps on most backends, ONE compiled call per epoch on JAX (``_backend.scan_steps``).
         logs = data.evaluate(metrics, params)                  # one forward pass, one host sync
         for cb in callbacks: cb.on_epoch_end(epoch, logs)
 
@@ -27,10 +30,26 @@ class Training:
     ``state``, ``history``, ``epochs``, ``metric_names``; set ``stop = True`` to end after this epoch."""
 
     def __init__(self, params, state, optimizer, epochs, metric_names, place):
-        self.params, self.state, self.optimizer = params, state, optimizer
+        self.current, self.optimizer = (params, state), optimizer
         self.epochs, self.metric_names, self._place = epochs, metric_names, place
         self.history = {name: [] for name in metric_names}
         self.stop = False
+
+    @property
+    def params(self):
+        return self.current[0]
+
+    @params.setter
+    def params(self, value):
+        self.current = (value, self.current[1])
+
+    @property
+    def state(self):
+        return self.current[1]
+
+    @state.setter
+    def state(self, value):
+        self.current = (self.current[0], value)
 
     def lr(self):
         """The learning rate of the next step (the schedule at the current step, times the scale)."""
@@ -65,15 +84,16 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
         for epoch in range(epochs):
             start = (training.params, training.state, copy.deepcopy(rng))  # what a replay of this epoch needs
             try:
-                for Xb, Yb in data.batches(batch_size, rng if shuffle else None):
-                    training.params, training.state = run.step(training.params, training.state, Xb, Yb, l2c)
+                for Xs, Ys in data.groups(batch_size, rng if shuffle else None):  # stacked batches
+                    for training.current in run.steps(*training.current, Xs, Ys, l2c):  # one store a step
+                        pass
             except ValueError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
-                training.params, training.state = start[:2]
+                training.current = start[:2]
                 raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
             values = data.evaluate(run.metrics, training.params, l2)  # the epoch's one host synchronisation
             if not np.isfinite(values[0]):
                 batches = data.batches(batch_size, start[2] if shuffle else None)
-                k, (training.params, training.state), reason = divergence.locate(
+                k, training.current, reason = divergence.locate(
                     run.step, run.metrics, run.finite, start[:2], batches, l2c, run.backend)
                 raise divergence.error(epoch, k, n_batches, reason, optimizer.lr, history)
             logs = dict(zip(names, map(float, values)))
@@ -93,7 +113,7 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
     finally:
         for cb in callbacks:
             cb.on_train_end(training, completed)
-        training.params, training.state = data.home(training.params), data.home(training.state)
+        training.current = (data.home(training.params), data.home(training.state))
         if keep is not None:
             keep(training)
     return training

@@ -16,12 +16,21 @@ from ..losses import accuracy
 
 
 class Run(NamedTuple):
-    """The compiled functions of one kind of run (network, optimizer, with or without L2)."""
+    """The compiled functions of one kind of run (network, optimizer, with or without L2): ``step``
+    (one mini-batch), ``steps`` (k stacked mini-batches: one compiled call on JAX), ``metrics``,
+    ``finite``."""
 
     step: Callable
+    steps: Callable
     metrics: Callable
     finite: Callable
     backend: str
+
+
+def make_run(spec, optimizer, l2, backend, metrics, finite):
+    step = make_step(spec, optimizer, l2, backend)
+    steps = _backend.scan_steps(step, backend) if spec.kernel.jittable else _backend.scan_steps(step, None)
+    return Run(step, steps, metrics, finite, backend)
 
 
 def make_step(spec, optimizer, l2, backend):
