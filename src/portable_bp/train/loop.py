@@ -85,8 +85,8 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
             start = (training.params, training.state, copy.deepcopy(rng))  # what a replay of this epoch needs
             try:
                 for Xs, Ys in data.groups(batch_size, rng if shuffle else None):  # stacked batches
-                    for training.current in run.steps(*training.current, Xs, Ys, l2c):  # one store a step
-                        pass
+                    for current in run.steps(*training.current, Xs, Ys, l2c):
+                        training.current = current  # one store a step: never half-updated
             except ValueError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
                 training.current = start[:2]
                 raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
