@@ -45,8 +45,9 @@ def params_finite(net):
 
 
 def wrap_steps(monkeypatch, wrapper):
-    """Make the training steps that fit builds from now on run as ``wrapper(step, *args)``
-    (args: params, optimizer state, X_b, Y_b, l2 coefficient), e.g. to count them or interrupt one.
+    """Make the training steps that fit builds from now on run as ``wrapper(step, *args)`` (args:
+    params, optimizer state, the batch (X_b, Y_b, w_b, u_b), l2 coefficient), e.g. to count them or
+    interrupt one.
     On JAX an epoch is one compiled call: the wrapper then runs when the step is traced (once per
     compilation), not at every step."""
     real = pbp.train.steps.make_step

@@ -59,9 +59,9 @@ def recorder():
     def make(*args):
         steps = scan_steps(*args)
 
-        def record(params, state, Xs, Ys, l2c):
-            seen.append((Xs, Ys, params[0][0]))
-            return steps(params, state, Xs, Ys, l2c)
+        def record(params, state, batches, l2c):
+            seen.append((batches[0], batches[1], params[0][0]))
+            return steps(params, state, batches, l2c)
 
         return record
 

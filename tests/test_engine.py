@@ -245,7 +245,7 @@ def test_a_schedule_under_jax_compiles_once(monkeypatch):
         pytest.skip("jax not installed")
     X, Y = data()
     traced = []  # under JAX the step runs inside one compiled epoch: this runs once per compilation
-    wrap_steps(monkeypatch, lambda step, *args: (traced.append(args[2].shape), step(*args))[1])
+    wrap_steps(monkeypatch, lambda step, *args: (traced.append(args[2][0].shape), step(*args))[1])
     net = sigmoid_ce("jax")
     lrs = []
     net.fit(X, Y, epochs=5, batch_size=8, lr=schedules.cosine(0.5, decay_steps=25), seed=0, progress=False,

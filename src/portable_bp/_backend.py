@@ -234,9 +234,10 @@ def jit(fn, backend):
 
 
 def scan_steps(step, backend):
-    """``steps(params, state, Xs, Ys, l2c)``: ``step`` over the leading axis of Xs and Ys (k mini-batches
-    stacked), carrying (params, state); a generator of the (params, state) reached, so the caller
-    always holds the last completed step.
+    """``steps(params, state, batches, l2c)``: ``step(params, state, batch, l2c)`` over the leading axis
+    of the arrays in the tuple ``batches`` (k mini-batches stacked; None entries stay None), carrying
+    (params, state); a generator of the (params, state) reached, so the caller always holds the
+    last completed step.
 
     On JAX the k steps are ONE compiled call (``lax.scan`` under ``jax.jit``), yielding once: an
     epoch's batches run without per-step dispatch or host synchronisation, compiled once per
@@ -247,20 +248,20 @@ def scan_steps(step, backend):
     if backend == "jax":
         import jax
 
-        def scan(params, state, Xs, Ys, l2c):
-            body = lambda carry, batch: (step(*carry, *batch, l2c), None)
-            return jax.lax.scan(body, (params, state), (Xs, Ys))[0]
+        def scan(params, state, batches, l2c):
+            body = lambda carry, batch: (step(*carry, batch, l2c), None)
+            return jax.lax.scan(body, (params, state), batches)[0]
 
         compiled = jax.jit(scan)
 
-        def scanned(params, state, Xs, Ys, l2c):
-            yield compiled(params, state, Xs, Ys, l2c)
+        def scanned(params, state, batches, l2c):
+            yield compiled(params, state, batches, l2c)
 
         return scanned
 
-    def looped(params, state, Xs, Ys, l2c):
-        for i in range(Xs.shape[0]):
-            params, state = step(params, state, Xs[i, ...], Ys[i, ...], l2c)
+    def looped(params, state, batches, l2c):
+        for i in range(batches[0].shape[0]):
+            params, state = step(params, state, tuple(None if a is None else a[i, ...] for a in batches), l2c)
             yield params, state
 
     return looped

@@ -198,3 +198,36 @@ def params(weights, biases):
         check_finite_host(b, f"biases[{l}]")
         bs.append(b.reshape(-1, 1))
     return ws, bs
+
+
+def dropout(rate, n_hidden):
+    """``dropout=``: None, one rate for every hidden layer, or one per hidden layer; each in [0, 1)."""
+    if rate is None:
+        return None
+    rates = [rate] * n_hidden if isinstance(rate, numbers.Real) and not isinstance(rate, bool) else rate
+    try:
+        if isinstance(rates, (str, bytes)):
+            raise TypeError
+        rates = [r for r in rates]
+    except TypeError:
+        raise TypeError(f"dropout must be a rate in [0, 1) or a list of one per hidden layer; got {rate!r}") from None
+    if n_hidden == 0:
+        raise ValueError("dropout acts on hidden layers, and this network has none")
+    if len(rates) != n_hidden:
+        raise ValueError(f"dropout lists {len(rates)} rates but the network has {n_hidden} hidden layers")
+    for r in rates:
+        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not (0 <= r < 1):
+            raise ValueError(f"dropout rates must be numbers in [0, 1); got {rate!r}")
+    return tuple(float(r) for r in rates)
+
+
+def weights(w, n_samples, name="sample_weight"):
+    """Per-sample weights: a (N,) array of finite numbers >= 0 with a positive sum, as a NumPy array."""
+    arr = to_host(w, name).astype(np.float64)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.shape != (n_samples,):
+        raise ValueError(f"{name} must have one weight per sample, shape ({n_samples},); got {arr.shape}")
+    if not np.isfinite(arr).all() or (arr < 0).any() or not arr.sum() > 0:
+        raise ValueError(f"{name} must hold finite numbers >= 0 with a positive sum")
+    return arr

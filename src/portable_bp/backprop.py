@@ -38,8 +38,12 @@ class Spec:
     kernel: Kernel
 
 
-def forward(spec, weights, biases, X):
-    """Return ``zs, activations``: zs[l] = Z^{l+1}, activations[0] = X, activations[l+1] = A^{l+1}."""
+def forward(spec, weights, biases, X, keep=None):
+    """Return ``zs, activations``: zs[l] = Z^{l+1}, activations[0] = X, activations[l+1] = A^{l+1}.
+
+    ``keep`` (training with dropout): one (N, n_l) array per hidden layer, 0 for a dropped unit and
+    1/(1 − p) for a kept one (inverted dropout): A^l = σ(Z^l) ⊙ keep^l.
+    """
     xp, linear, L = spec.xp, spec.kernel.linear, len(weights)
     hidden, output = ACTIVATIONS[spec.activation], ACTIVATIONS[spec.output_activation]
     zs, activations = [], [X]
@@ -48,7 +52,8 @@ def forward(spec, weights, biases, X):
         if b is not None:
             z = z + b.T  # + (b^l)ᵀ, broadcast over the batch
         zs.append(z)
-        activations.append((output if l == L - 1 else hidden)(xp, z))
+        a = (output if l == L - 1 else hidden)(xp, z)
+        activations.append(a if keep is None or l == L - 1 else a * keep[l])
     return zs, activations
 
 
@@ -63,9 +68,12 @@ def bp1(spec, z_L, a_L, y):
     return grad_a * DERIVATIVES[spec.output_activation](xp, z_L, a_L)
 
 
-def bp2(spec, W_next, delta_next, z, a):
-    """BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)."""
-    return spec.kernel.back(W_next, delta_next) * DERIVATIVES[spec.activation](spec.xp, z, a)
+def bp2(spec, W_next, delta_next, z, a, keep=None):
+    """BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)  (⊙ keep^l with dropout: a dropped unit passes no error).
+
+    ``a`` is σ(z^l) itself (before dropout), which the derivatives reuse."""
+    delta = spec.kernel.back(W_next, delta_next) * DERIVATIVES[spec.activation](spec.xp, z, a)
+    return delta if keep is None else delta * keep
 
 
 def bp3(spec, delta):
@@ -78,14 +86,16 @@ def bp4(spec, delta, a_prev):
     return spec.kernel.outer_sum(delta, a_prev)
 
 
-def backprop(spec, weights, biases, X, Y, scale=None):
+def backprop(spec, weights, biases, X, Y, scale=None, keep=None):
     """Gradients ``(grads_w, grads_b)`` of Σ_x C_x over the batch (network.py's nabla_w, nabla_b).
 
-    grads_b[l] is None for a layer without bias. With ``scale``, the gradients of scale · Σ_x C_x:
-    δ^L is multiplied once, and since BP2–BP4 are linear in δ every gradient comes out scaled,
-    without a pass over each gradient (the training step uses it for the batch mean, 1/m).
+    grads_b[l] is None for a layer without bias. With ``scale``, the gradients of Σ_x scale_x · C_x
+    (a number, or an (N, 1) column of per-sample weights): δ^L is multiplied once, and since BP2–BP4
+    are linear in δ every gradient comes out scaled, without a pass over each gradient (the
+    training step uses it for the batch mean, 1/m, or the weighted mean w_x / Σw). ``keep``:
+    dropout's multipliers, as for :func:`forward`.
     """
-    zs, activations = forward(spec, weights, biases, X)
+    zs, activations = forward(spec, weights, biases, X, keep)
     L = len(weights)
     grads_w, grads_b = [None] * L, [None] * L
     delta = bp1(spec, zs[-1], activations[-1], Y)
@@ -93,7 +103,8 @@ def backprop(spec, weights, biases, X, Y, scale=None):
         delta = scale * delta
     for l in range(L - 1, -1, -1):
         if l < L - 1:
-            delta = bp2(spec, weights[l + 1], delta, zs[l], activations[l + 1])
+            a = activations[l + 1] if keep is None else ACTIVATIONS[spec.activation](spec.xp, zs[l])  # σ(z^l)
+            delta = bp2(spec, weights[l + 1], delta, zs[l], a, None if keep is None else keep[l])
         grads_w[l] = bp4(spec, delta, activations[l])
         grads_b[l] = None if biases[l] is None else bp3(spec, delta)
     return grads_w, grads_b

@@ -49,12 +49,17 @@ ALIASES = {"quadratic": "mse", "ce": "cross_entropy", "log_loss": "cross_entropy
 CROSS_ENTROPY_OUTPUTS = {"softmax", "sigmoid"}
 
 
-def accuracy(xp, a, y, output_activation):
+def accuracy(xp, a, y, output_activation, w=None):
     """0-d array: the fraction of samples classified correctly, by argmax over the outputs, or for one
-    output by a threshold (0.5; 0 for a tanh output)."""
+    output by a threshold (0.5; 0 for a tanh output); weighted by the per-sample ``w`` when given."""
     if a.shape[-1] == 1:
         threshold = 0.0 if output_activation == "tanh" else 0.5
         hits = (a > threshold) == (y > threshold)
     else:
         hits = xp.argmax(a, axis=1) == xp.argmax(y, axis=1)
-    return xp.mean(xp.astype(hits, a.dtype))
+    hits = xp.astype(hits, a.dtype)
+    if w is None:
+        return xp.mean(hits)
+    if hits.ndim == 2:  # one output: (N, 1)
+        hits = hits[:, 0]
+    return xp.sum(w * hits) / xp.sum(w)

@@ -32,14 +32,15 @@ class MLP:
     stream_rows = 4096
 
     def __init__(self, sizes, *, activation="sigmoid", output_activation=None, loss="mse", bias=True,
-                 init="scaled_normal", backend=None, device=None, dtype="float64", kernel="matmul", seed=None):
+                 init="scaled_normal", backend=None, device=None, dtype="float64", kernel="matmul", seed=None,
+                 dropout=None):
         sizes = check.check_sizes(sizes)
         weights, biases = init_params(sizes, init, check.check_seed(seed), bias=check.check_bool("bias", bias))
-        self._setup(weights, biases, activation, output_activation, loss, backend, device, dtype, kernel)
+        self._setup(weights, biases, activation, output_activation, loss, backend, device, dtype, kernel, dropout)
 
     @classmethod
     def from_params(cls, weights, biases=None, *, activation="sigmoid", output_activation=None, loss="mse",
-                    backend=None, device=None, dtype="float64", kernel="matmul"):
+                    backend=None, device=None, dtype="float64", kernel="matmul", dropout=None):
         """Build a network from given parameters (array-likes or backend arrays).
 
         ``biases`` may hold (n_l, 1) or (n_l,) arrays, None entries for layers without bias,
@@ -47,11 +48,11 @@ class MLP:
         """
         ws, bs = check.params(weights, biases)
         net = cls.__new__(cls)
-        net._setup(ws, bs, activation, output_activation, loss, backend, device, dtype, kernel)
+        net._setup(ws, bs, activation, output_activation, loss, backend, device, dtype, kernel, dropout)
         return net
 
     # -- construction -------------------------------------------------------------------------
-    def _setup(self, weights, biases, activation, output_activation, loss, backend, device, dtype, kernel):
+    def _setup(self, weights, biases, activation, output_activation, loss, backend, device, dtype, kernel, dropout):
         activation = check.check_choice("activation", activation, DERIVATIVES, ACTIVATION_ALIASES)
         if output_activation is None:
             output_activation = activation
@@ -82,6 +83,7 @@ class MLP:
             raise ValueError(f"device={device!r} is not usable with backend {self.backend!r}: "
                              f"{type(exc).__name__}: {first_line}") from None
         self._device_key = _backend.device_key(self.weights[0])
+        self.dropout = check.dropout(dropout, len(self.sizes) - 2)  # a rate per hidden layer, or None
         xp, spec, jit = self.xp, self._spec, self._spec.kernel.jittable
         compiled = lambda fn: _backend.jit(fn, self.backend) if jit else fn
         grads = lambda ws, bs, X, Y: backprop(spec, ws, bs, X, Y)
@@ -202,13 +204,16 @@ class MLP:
             raise ValueError("X or Y contains NaN or infinity")  # pragma: no cover - a guard raised
         return out
 
-    def _data(self, X, Y, plan=None, names=("X", "Y")):
+    def _data(self, X, Y, plan=None, names=("X", "Y"), w=None):
         """The data adapter for (X, Y), chosen once: backend arrays in memory, or a Stream read a
         block at a time (memory maps, Dask arrays; every kind on a device mesh ``plan``)."""
         if isinstance(X, train.Arrays):
             return X
         if plan is None and not (_data.is_out_of_core(X) or _data.is_out_of_core(Y)):
-            return train.Arrays(*self._XY(X, Y, names=names), self.device)
+            X, Y = self._XY(X, Y, names=names)
+            return train.Arrays(X, Y, self.device, None if w is None else self._asarray(check.weights(w, X.shape[0])))
+        if w is not None:
+            raise ValueError("sample_weight needs X and Y in memory (not memory-mapped, Dask or multi-device data)")
         if plan is None:
             place_batch = place_eval = self._asarray
             place = home = lambda tree: tree
@@ -304,7 +309,7 @@ class MLP:
 
     def fit(self, X, Y, *, epochs, batch_size, lr=None, optimizer=None, l2=0.0, callbacks=None, shuffle=True,
             seed=None, progress=True, callback=None, validation_data=None, validation_split=None, patience=None,
-            devices=None):
+            devices=None, sample_weight=None):
         """Train by mini-batch gradient descent, network.py's ``SGD`` loop. Returns the history:
         per-epoch lists ``cost`` (and ``accuracy`` for a softmax/sigmoid output, ``val_cost`` and
         ``val_accuracy`` with validation data).
@@ -325,6 +330,12 @@ class MLP:
 
         Validation: ``validation_data=(X_val, Y_val)``, or ``validation_split=f`` to hold out the
         last fraction f of the samples (before shuffling, as Keras does).
+
+        ``sample_weight`` (N,): each batch's gradient is the weighted mean Σ w_x ∇C_x / Σ w_x, so integer
+        weights equal repeating the samples (exactly, for a full batch); the reported training cost and
+        accuracy are weighted means too. With ``MLP(..., dropout=p)`` the hidden activations are
+        dropped during training (inverted dropout), the masks drawn from the same generator as the
+        shuffling: one seed, one training run on every backend.
 
         Failure: a non-finite cost or parameter raises :class:`DivergenceError` (a
         ``FloatingPointError``) naming the epoch and batch; the network keeps its last finite
@@ -348,7 +359,7 @@ class MLP:
             progress=progress, desc=f"fit [{self.backend}]",
             extra=None if check.check_callable("callback", callback) is None else _NetCallback(callback, self))
         plan = None if devices is None else _sharding.data_parallel(self.backend, devices, self._spec.kernel.jittable)
-        data = self._data(X, Y, plan)
+        data = self._data(X, Y, plan, w=sample_weight)
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         val = None
@@ -378,14 +389,16 @@ class MLP:
     def _run_for(self, opt, l2):
         """The compiled step, metrics and finiteness check of a run, made once per (optimizer, l2)."""
         try:
-            key = (json.dumps(opt.config(), sort_keys=True), l2)
+            key = (json.dumps(opt.config(), sort_keys=True), l2, self.dropout)
         except TypeError:  # a schedule of the user's: known by identity
-            key = (id(opt.lr), opt.name, json.dumps(opt.hyper, sort_keys=True), l2)
+            key = (id(opt.lr), opt.name, json.dumps(opt.hyper, sort_keys=True), l2, self.dropout)
         if key not in self._runs:
             if len(self._runs) >= 4:
                 self._runs.pop(next(iter(self._runs)))
             metrics = train.make_metrics(self._spec, self.backend, l2=True) if l2 else self._metrics
-            self._runs[key] = train.make_run(self._spec, opt, l2, self.backend, metrics, self._finite)
+            dropout = None if self.dropout is None else tuple(zip(self.sizes[1:-1], self.dropout))
+            self._runs[key] = train.make_run(self._spec, opt, l2, self.backend, metrics, self._finite, dropout,
+                                             self._asarray)
         return self._runs[key]
 
     # -- conversion ---------------------------------------------------------------------------
@@ -395,7 +408,8 @@ class MLP:
         return [to(W) for W in self.weights], [None if b is None else to(b) for b in self.biases]
 
     def _config(self):
-        return dict(activation=self.activation, output_activation=self.output_activation, loss=self.loss)
+        return dict(activation=self.activation, output_activation=self.output_activation, loss=self.loss,
+                    dropout=None if self.dropout is None else list(self.dropout))
 
     def save(self, path, *, metadata=None):
         """Write this network and its optimizer (name, hyper-parameters, step count, state) to ``path``:
@@ -452,7 +466,7 @@ def load(path, backend=None, device=None, dtype=None, kernel=None):
     """
     meta, weights, biases, record = checkpoint.read(path)
     net = MLP.from_params(weights, biases, activation=meta["activation"], output_activation=meta["output_activation"],
-                          loss=meta["loss"], backend=backend, device=device,
+                          loss=meta["loss"], dropout=meta.get("dropout"), backend=backend, device=device,
                           dtype=meta["dtype"] if dtype is None else dtype,
                           kernel=meta["kernel"] if kernel is None else kernel)
     if record is not None:

@@ -3,10 +3,11 @@
 The kind of data is decided once, when the adapter is made (as Keras's ``get_data_adapter``
 does); the loop then only calls
 
-* ``groups(batch_size, rng)`` — one epoch of mini-batches, in the order of ``rng.permutation(n)``
-  (or in order without ``rng``), the last batch shorter if n does not divide, as groups of stacked
-  batches (k, m, ·) that ``Run.steps`` runs as one call each (one compiled call on JAX);
-  ``batches(batch_size, rng)`` — the same mini-batches one (X_b, Y_b) at a time (the replay);
+* ``groups(batch_size, rng)`` — one epoch of mini-batches (X_b, Y_b, w_b; w_b None without sample
+  weights), in the order of ``rng.permutation(n)`` (or in order without ``rng``), the last batch
+  shorter if n does not divide, as groups of stacked batches (k, m, ·) that ``Run.steps`` runs as
+  one call each (one compiled call on JAX); ``batches(batch_size, rng)`` — the same mini-batches
+  one at a time (the divergence replay);
 * ``evaluate(metrics, params, l2)`` — the data set's [mean cost, accuracy] from one pass of
   ``metrics`` (see ``steps.make_metrics``), as a NumPy array: the one host synchronisation;
 * ``place(tree)`` / ``home(tree)`` — put parameters or optimizer state where the batches are
@@ -28,44 +29,45 @@ _same = lambda tree: tree
 
 
 class Arrays:
-    """X (N, n_in) and Y (N, n_out) as backend arrays of the network's namespace, dtype and device
-    (``device``: the network's, None for the backend's default: on JAX a default-device array stays
-    uncommitted, so every step of an epoch hits one compiled version)."""
+    """X (N, n_in), Y (N, n_out) and optional per-sample weights w (N,) as backend arrays of the
+    network's namespace, dtype and device (``device``: the network's, None for the backend's default:
+    on JAX a default-device array stays uncommitted, so every step of an epoch hits one compiled
+    version). Batches are ``(X_b, Y_b, w_b)``, w_b None without weights."""
 
     place = home = staticmethod(_same)
 
-    def __init__(self, X, Y, device=None):
-        self.X, self.Y, self.device = X, Y, device
+    def __init__(self, X, Y, device=None, w=None):
+        self.X, self.Y, self.w, self.device = X, Y, w, device
         self.n = X.shape[0]
         self._xp = array_api_compat.array_namespace(X)
 
     def _shuffled(self, rng):
+        arrays = (self.X, self.Y, self.w)
         if rng is None:
-            return self.X, self.Y
+            return arrays
         perm = self._xp.asarray(rng.permutation(self.n), device=self.device)
-        return self._xp.take(self.X, perm, axis=0), self._xp.take(self.Y, perm, axis=0)
+        return tuple(None if a is None else self._xp.take(a, perm, axis=0) for a in arrays)
 
     def batches(self, batch_size, rng=None):
-        X, Y = self._shuffled(rng)
-        n = self.n
+        arrays, n = self._shuffled(rng), self.n
         for k in range(0, n, batch_size):
             stop = min(k + batch_size, n)  # the standard leaves out-of-bounds slice stops undefined
-            yield X[k:stop, ...], Y[k:stop, ...]
+            yield tuple(None if a is None else a[k:stop, ...] for a in arrays)
 
     def groups(self, batch_size, rng=None):
         """The epoch's mini-batches stacked: (k, batch_size, ·) for the k full batches, then (1, r, ·)
         for a last partial batch of r samples: what ``Run.steps`` runs as one call each."""
-        X, Y = self._shuffled(rng)
-        k, xp = self.n // batch_size, self._xp
+        arrays, xp = self._shuffled(rng), self._xp
+        k = self.n // batch_size
         full = k * batch_size
         if k:
-            yield (xp.reshape(X[:full, ...], (k, batch_size, X.shape[1])),
-                   xp.reshape(Y[:full, ...], (k, batch_size, Y.shape[1])))
+            yield tuple(None if a is None else xp.reshape(a[:full, ...], (k, batch_size, *a.shape[1:]))
+                        for a in arrays)
         if full < self.n:
-            yield xp.expand_dims(X[full:, ...], axis=0), xp.expand_dims(Y[full:, ...], axis=0)
+            yield tuple(None if a is None else xp.expand_dims(a[full:, ...], axis=0) for a in arrays)
 
     def evaluate(self, metrics, params, l2=0.0):
-        return _backend.to_numpy(metrics(params, self.X, self.Y, l2 / self.n))
+        return _backend.to_numpy(metrics(params, self.X, self.Y, l2 / self.n, self.w))
 
     def split(self, fraction):
         """(train, validation): the last ``fraction`` of the samples held out, before shuffling (as Keras)."""
@@ -75,9 +77,9 @@ class Arrays:
                 f"validation_split={fraction} must be in (0, 1) and leave at least one sample on each side; "
                 f"with {self.n} samples it gives {n_val} for validation"
             )
-        k = self.n - n_val
-        return (Arrays(self.X[:k, ...], self.Y[:k, ...], self.device),
-                Arrays(self.X[k:, ...], self.Y[k:, ...], self.device))
+        k, w = self.n - n_val, self.w
+        return (Arrays(self.X[:k, ...], self.Y[:k, ...], self.device, None if w is None else w[:k, ...]),
+                Arrays(self.X[k:, ...], self.Y[k:, ...], self.device, None if w is None else w[k:, ...]))
 
 
 class Streamed:
@@ -89,13 +91,14 @@ class Streamed:
         self.place, self.home = place, home
 
     def batches(self, batch_size, rng=None):
-        return self.stream.batches(batch_size, rng)
+        for Xb, Yb in self.stream.batches(batch_size, rng):
+            yield Xb, Yb, None
 
     def groups(self, batch_size, rng=None):
         """Each mini-batch as a group of one, (1, m, ·), as it is read."""
         for Xb, Yb in self.stream.batches(batch_size, rng):
             xp = array_api_compat.array_namespace(Xb)
-            yield xp.expand_dims(Xb, axis=0), xp.expand_dims(Yb, axis=0)
+            yield xp.expand_dims(Xb, axis=0), xp.expand_dims(Yb, axis=0), None
 
     def evaluate(self, metrics, params, l2=0.0):
         total = None

@@ -30,8 +30,8 @@ class DivergenceError(FloatingPointError):
 
 
 def locate(step, metrics, finite, start, batches, l2c, backend):
-    """Replay one epoch from ``start`` = (params, state) over ``batches`` (the same (X_b, Y_b) the
-    epoch used, read lazily).
+    """Replay one epoch from ``start`` = (params, state) over ``batches`` (the same (X_b, Y_b, w_b, u_b)
+    the epoch used, read lazily).
 
     Returns ``(k, (params, state) before batch k, reason)`` for the first batch k (0-based) whose
     cost at the current parameters is not finite, or whose step gives non-finite parameters. If
@@ -40,11 +40,11 @@ def locate(step, metrics, finite, start, batches, l2c, backend):
     """
     current = prev = start
     k = -1
-    for k, (Xb, Yb) in enumerate(batches):
-        c = float(_backend.to_numpy(metrics(current[0], Xb, Yb, 0.0))[0])
+    for k, batch in enumerate(batches):
+        c = float(_backend.to_numpy(metrics(current[0], *batch[:2], 0.0, batch[2]))[0])
         if not math.isfinite(c):
             return k, current, f"the cost of this batch was {c}"
-        new = step(*current, Xb, Yb, l2c)
+        new = step(*current, batch, l2c)
         if not _backend.to_bool(finite(new[0]), backend):
             return k, current, "its gradient step gave non-finite parameters (a non-finite or overflowing gradient)"
         prev, current = current, new

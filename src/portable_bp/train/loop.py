@@ -84,15 +84,18 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
         for epoch in range(epochs):
             start = (training.params, training.state, copy.deepcopy(rng))  # what a replay of this epoch needs
             try:
-                for Xs, Ys in data.groups(batch_size, rng if shuffle else None):  # stacked batches
-                    for current in run.steps(*training.current, Xs, Ys, l2c):
+                for Xs, Ys, ws in data.groups(batch_size, rng if shuffle else None):  # stacked batches
+                    group = (Xs, Ys, ws, run.noise(rng, Xs.shape[:2]))  # dropout's draws, if any
+                    for current in run.steps(*training.current, group, l2c):
                         training.current = current  # one store a step: never half-updated
             except ValueError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
                 training.current = start[:2]
                 raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
             values = data.evaluate(run.metrics, training.params, l2)  # the epoch's one host synchronisation
             if not np.isfinite(values[0]):
-                batches = data.batches(batch_size, start[2] if shuffle else None)
+                replay = start[2]  # the epoch's generator as it was: same order, same dropout masks
+                batches = ((*b, run.noise(replay, b[0].shape[:1]))
+                           for b in data.batches(batch_size, replay if shuffle else None))
                 k, training.current, reason = divergence.locate(
                     run.step, run.metrics, run.finite, start[:2], batches, l2c, run.backend)
                 raise divergence.error(epoch, k, n_batches, reason, optimizer.lr, history)

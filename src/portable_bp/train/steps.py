@@ -3,6 +3,9 @@
 Both are built once (per network, and per optimizer for the step) and compiled where the backend
 compiles (``_backend.jit``: JAX); they are written with the numerics of ``backprop.py`` and the
 optimizers of :mod:`portable_bp.optim` only, so they run unchanged on every backend.
+
+A mini-batch is a tuple ``(X, Y, w, u)``: inputs, targets, per-sample weights (None: all equal)
+and dropout's uniform draws (None without dropout; else (m, Σ n_l) for the hidden layers).
 """
 
 from __future__ import annotations
@@ -16,34 +19,58 @@ from ..losses import accuracy
 
 
 class Run(NamedTuple):
-    """The compiled functions of one kind of run (network, optimizer, with or without L2): ``step``
+    """The compiled functions of one kind of run (network, optimizer, L2 or not, dropout): ``step``
     (one mini-batch), ``steps`` (k stacked mini-batches: one compiled call on JAX), ``metrics``,
-    ``finite``."""
+    ``finite``, and ``noise(rng, shape)``: dropout's draws for batches of ``shape`` (None without)."""
 
     step: Callable
     steps: Callable
     metrics: Callable
     finite: Callable
     backend: str
+    noise: Callable
 
 
-def make_run(spec, optimizer, l2, backend, metrics, finite):
-    step = make_step(spec, optimizer, l2, backend)
-    steps = _backend.scan_steps(step, backend) if spec.kernel.jittable else _backend.scan_steps(step, None)
-    return Run(step, steps, metrics, finite, backend)
+def make_run(spec, optimizer, l2, backend, metrics, finite, dropout=None, asarray=None):
+    """A :class:`Run`; ``dropout`` is one rate per hidden layer (or None), ``asarray`` places host arrays."""
+    step = make_step(spec, optimizer, l2, backend, dropout)
+    steps = _backend.scan_steps(step, backend if spec.kernel.jittable else None)
+    width = 0 if not dropout else sum(n for n, _ in dropout)
+
+    def noise(rng, shape):
+        """Uniform draws for ``shape`` (k, m) or (m,) batches, one row per sample, from ``rng`` (NumPy):
+        one generator gives the same masks on every backend, in compiled epochs or step by step."""
+        return None if not width else asarray(rng.random((*shape, width)))
+
+    return Run(step, steps, metrics, finite, backend, noise)
 
 
-def make_step(spec, optimizer, l2, backend):
-    """``step(params, state, X, Y, l2c) -> (params, state)``: one mini-batch step of ``optimizer``.
+def dropout_keep(xp, u, dropout):
+    """Inverted dropout's multipliers from the draws ``u`` (m, Σ n_l): per hidden layer of width n and
+    rate p, (u ≥ p) / (1 − p) — 0 for a dropped unit, 1/(1 − p) for a kept one."""
+    keep, start = [], 0
+    for n, p in dropout:
+        keep.append(xp.astype(u[:, start:start + n] >= p, u.dtype) * (1.0 / (1.0 - p)))
+        start += n
+    return keep
 
-    The gradient is the batch MEAN (network.py's η/m Σ_x ∇C_x, with η applied by the optimizer).
+
+def make_step(spec, optimizer, l2, backend, dropout=None):
+    """``step(params, state, batch, l2c) -> (params, state)``: one mini-batch step of ``optimizer``.
+
+    The gradient is the batch MEAN (network.py's η/m Σ_x ∇C_x, with η applied by the optimizer), or
+    with sample weights the weighted mean Σ_x w_x ∇C_x / Σ_x w_x (integer weights = repeated samples).
     With ``l2`` (network2.py's L2 regularisation, ``l2c`` = λ/n), the cost gains (λ/2n)·Σ‖W‖², so
-    every weight gradient gains (λ/n)·W; biases are not regularised.
+    every weight gradient gains (λ/n)·W; biases are not regularised. ``dropout``: ((n_l, p_l), ...)
+    for the hidden layers, the masks from the batch's draws.
     """
+    xp = spec.xp
 
-    def step(params, state, X, Y, l2c):
-        weights, biases = params
-        grads_w, grads_b = backprop(spec, weights, biases, X, Y, scale=1.0 / X.shape[0])
+    def step(params, state, batch, l2c):
+        (weights, biases), (X, Y, w, u) = params, batch
+        scale = 1.0 / X.shape[0] if w is None else xp.reshape(w / xp.sum(w), (-1, 1))
+        keep = None if u is None else dropout_keep(xp, u, dropout)
+        grads_w, grads_b = backprop(spec, weights, biases, X, Y, scale=scale, keep=keep)
         if l2:
             grads_w = [g + l2c * W for g, W in zip(grads_w, weights)]
         return optimizer.update((grads_w, grads_b), state, params)
@@ -52,7 +79,8 @@ def make_step(spec, optimizer, l2, backend):
 
 
 def make_metrics(spec, backend, l2=False):
-    """``metrics(params, X, Y, l2c)``: a 1-d array [mean cost, accuracy] from ONE forward pass.
+    """``metrics(params, X, Y, l2c, w=None)``: a 1-d array [mean cost, accuracy] from ONE forward pass
+    (means weighted by ``w`` when given).
 
     The cost is the mean per-sample cost; with ``l2`` it is network2.py's ``total_cost``, which adds
     (λ/2n)·Σ‖W‖² with ``l2c`` = λ/n. It is NaN or infinite when any parameter is (``0·Σp`` adds ±0
@@ -61,15 +89,16 @@ def make_metrics(spec, backend, l2=False):
     """
     xp = spec.xp
 
-    def metrics(params, X, Y, l2c):
+    def metrics(params, X, Y, l2c, w=None):
         weights, biases = params
         zs, activations = forward(spec, weights, biases, X)
-        cost = xp.mean(cost_per_sample(spec, zs, activations, Y))
+        costs = cost_per_sample(spec, zs, activations, Y)
+        cost = xp.mean(costs) if w is None else xp.sum(w * costs) / xp.sum(w)
         if l2:
             cost = cost + (0.5 * l2c) * sum(xp.sum(W * W) for W in weights)
         for p in [*weights, *[b for b in biases if b is not None]]:
             cost = cost + 0.0 * xp.sum(p)
-        hits = accuracy(xp, activations[-1], Y, spec.output_activation)
+        hits = accuracy(xp, activations[-1], Y, spec.output_activation, w)
         return xp.stack([cost, hits])
 
     return _backend.jit(metrics, backend) if spec.kernel.jittable else metrics
