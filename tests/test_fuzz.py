@@ -7,6 +7,12 @@ range); nothing fails deep inside NumPy or a backend. Hypothesis profiles: tests
 """
 
 import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -16,6 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 import portable_bp as pbp
 from portable_bp import _validation as check
+from portable_bp import checkpoint
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::RuntimeWarning"),  # overflow in tanh/sigmoid on extreme data
@@ -336,3 +343,149 @@ def test_check_positive_maximum_refuses_absurd_counts(value):
 def test_check_positive_maximum_accepts_sane_counts(value):
     assert check.check_positive("epochs", value, integer=True, maximum=10**9) == value
     assert check.check_positive("epochs", value, integer=True) == value  # no maximum: as before
+
+
+# -- #11: permissions of an existing file are kept -------------------------------------------------
+@pytest.fixture(params=["unnamed", "named"])
+def temp_kind(request, monkeypatch):
+    """Both ways of writing: an O_TMPFILE file where the system has it, and the named fallback."""
+    if request.param == "named":
+        monkeypatch.setitem(checkpoint._UNNAMED, "ok", False)
+    return request.param
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o444, 0o755])
+def test_save_over_a_file_keeps_its_mode(tmp_path, temp_kind, mode):
+    path = tmp_path / "model.npz"
+    make_net().save(path)
+    os.chmod(path, mode)
+    make_net().save(path)
+    assert path.stat().st_mode & 0o7777 == mode
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_new_file_gets_the_umask(tmp_path, temp_kind):
+    old = os.umask(0o077)
+    try:
+        make_net().save(tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.npz").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_refused_link_falls_back_to_a_named_file(tmp_path, monkeypatch):
+    monkeypatch.setitem(checkpoint._UNNAMED, "ok", checkpoint._UNNAMED["ok"])
+
+    def refuse(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(checkpoint.os, "link", refuse)
+    net = make_net()
+    net.save(tmp_path / "m.npz")
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+    np.testing.assert_array_equal(pbp.load(tmp_path / "m.npz").params_numpy()[0][0], net.params_numpy()[0][0])
+
+
+# -- #4: a save killed by SIGKILL leaves nothing after the next save -------------------------------
+CHILD = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    import portable_bp as pbp
+    from portable_bp import checkpoint
+
+    path, kind, where = sys.argv[1:4]
+    if kind == "named":
+        checkpoint._UNNAMED["ok"] = False
+    real_savez, real_replace = np.savez, os.replace
+
+    def announce_and_hang():
+        names = sorted(f for f in os.listdir(os.path.dirname(path)) if f.endswith(".tmp"))
+        print("hanging", *names, flush=True)
+        time.sleep(120)
+
+    def slow_savez(f, **arrays):
+        real_savez(f, **arrays)  # the bytes are written; the kill comes before the rename
+        announce_and_hang()
+
+    def slow_replace(src, dst):
+        announce_and_hang()
+
+    if where == "write":
+        checkpoint.np.savez = slow_savez
+    else:
+        checkpoint.os.replace = slow_replace
+    pbp.MLP([3, 4, 2], seed=1).save(path)
+""")
+
+
+def kill_mid_save(path, kind, where):
+    """Start a save in a child process, SIGKILL it while it hangs mid-save; the temp files it saw."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), kind, where], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = child.stdout.readline()
+        assert line.startswith("hanging"), line + child.stderr.read()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=60)  # reaped: its PID is dead, not a zombie
+    return line.split()[1:]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.parametrize("where", ["write", "rename"])
+def test_killed_save_leaves_no_leftovers_after_the_next_save(tmp_path, temp_kind, where):
+    path = tmp_path / "model.npz"
+    old = make_net()
+    old.save(path)
+    before = path.read_bytes()
+    seen = kill_mid_save(path, temp_kind, where)
+    assert path.read_bytes() == before  # the previous checkpoint is intact
+    left = sorted(f for f in os.listdir(tmp_path) if f != "model.npz")
+    assert left == seen  # what the child had on disk when it was killed
+    if temp_kind == "named" or where == "rename":
+        assert len(left) == 1 and left[0].startswith(".model.npz.")  # the kill really left something
+    elif checkpoint._UNNAMED["ok"]:
+        assert left == []  # the unnamed temporary file vanished with the process
+    new = make_net()
+    new.save(path)
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]
+    np.testing.assert_array_equal(pbp.load(path).params_numpy()[0][0], new.params_numpy()[0][0])
+
+
+def test_stale_temps_rule(tmp_path):
+    """Only leftovers of this target are removed: of a dead local writer, or older than a minute."""
+    path = tmp_path / "model.npz"
+    tag = checkpoint._writer_tag()
+    parent = os.getppid()  # alive
+    names = {
+        f".model.npz.{tag}-{parent}.aaaaaaaaaaaa.tmp": ("fresh, live writer", True),
+        ".model.npz.bbbbbbbbbbbb.tmp": ("fresh, an older version's name", True),
+        f".model.npz.ffffffff-{2**22 + 7}.cccccccccccc.tmp": ("fresh, another host's", True),
+        f".other.npz.{tag}-{2**22 + 7}.dddddddddddd.tmp": ("another target's", True),
+        ".model.npz.notours.tmp": ("not our pattern", True),
+    }
+    old = {
+        f".model.npz.{tag}-{parent}.eeeeeeeeeeee.tmp": ("old, live writer", False),
+        ".model.npz.111111111111.tmp": ("old, an older version's name", False),
+        f".model.npz.ffffffff-{2**22 + 7}.222222222222.tmp": ("old, another host's", False),
+    }
+    for name in {**names, **old}:
+        (tmp_path / name).write_bytes(b"x")
+    for name in old:
+        past = time.time() - checkpoint.STALE_TEMP_SECONDS - 5
+        os.utime(tmp_path / name, (past, past))
+    make_net().save(path)
+    for name, (why, kept) in {**names, **old}.items():
+        assert (tmp_path / name).exists() == kept, why
+
+
+def test_dead_local_writer_is_removed_at_once(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(proc.stdout)
+    name = f".model.npz.{checkpoint._writer_tag()}-{dead}.abcdefabcdef.tmp"
+    (tmp_path / name).write_bytes(b"half")
+    make_net().save(tmp_path / "model.npz")
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]
