@@ -345,6 +345,25 @@ def test_check_positive_maximum_accepts_sane_counts(value):
     assert check.check_positive("epochs", value, integer=True) == value  # no maximum: as before
 
 
+# -- #9: files that start like a zip --------------------------------------------------------------
+@given(tail=st.binary(max_size=200))
+def test_PK_and_random_bytes_is_a_corrupt_zip_not_a_pickle(tail, tmp_path_factory):
+    path = tmp_path_factory.mktemp("pk") / "model.npz"
+    path.write_bytes(b"PK" + tail)
+    with pytest.raises(pbp.CheckpointError, match="corrupt or truncated") as info:
+        pbp.load(path)
+    assert "pickle" not in str(info.value)
+
+
+@given(head=st.sampled_from([b"PK\x03\x04", b"PK\x05\x06"]), tail=st.binary(max_size=200))
+def test_zip_header_and_random_bytes_is_a_corrupt_zip(head, tail, tmp_path_factory):
+    path = tmp_path_factory.mktemp("zip") / "model.npz"
+    path.write_bytes(head + tail)
+    with pytest.raises(pbp.CheckpointError) as info:
+        pbp.load(path)
+    assert "pickle" not in str(info.value)
+
+
 # -- #11: permissions of an existing file are kept -------------------------------------------------
 @pytest.fixture(params=["unnamed", "named"])
 def temp_kind(request, monkeypatch):

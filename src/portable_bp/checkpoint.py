@@ -294,6 +294,9 @@ def _read(path):
     if not data.startswith(b"PK"):
         npy = data.startswith(b"\x93NUMPY")
         raise bad("it is not an .npz (zip) file" + (" but a single .npy array" if npy else ""))
+    if not data.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # np.load would try it as a pickle
+        raise bad(f"the archive is corrupt or truncated (it starts with 'PK' like a zip file, but its first "
+                  f"bytes {data[:4]!r} are not a zip header)")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}  # reads and CRC-checks every member
