@@ -88,3 +88,29 @@ def test_python_block_runs_as_pasted(name, code, tmp_path, monkeypatch):
 
             plt.close("all")
     assert os.getcwd() == str(tmp_path)
+
+
+# -- claims in the docs that a run can check -------------------------------------------------------
+def test_estimator_check_counts_in_the_docs():
+    """docs/visual.md's counts of scikit-learn's estimator checks are those parametrize_with_checks makes."""
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    from portable_bp.sklearn import MLPClassifier, MLPRegressor
+
+    text = " ".join((ROOT / "docs" / "visual.md").read_text(encoding="utf-8").split())
+    claim = re.search(r"scikit-learn ([\d.]+): (\d+) checks for the classifier, (\d+) for the regressor; "
+                      r"without pandas (\d+) and (\d+) pass and two each skip themselves, with pandas (\d+) and "
+                      r"(\d+) pass and one each skips", text)
+    assert claim, "docs/visual.md no longer states the estimator-check counts in the expected words"
+    version, n_clf, n_reg, pass_clf, pass_reg, pd_clf, pd_reg = claim.groups()
+    if sklearn.__version__ != version:
+        pytest.skip(f"the docs count the checks of scikit-learn {version}; {sklearn.__version__} is installed")
+    mark = parametrize_with_checks([MLPClassifier(backend="numpy"), MLPRegressor(backend="numpy")])
+    counts = {"MLPClassifier": 0, "MLPRegressor": 0}
+    for param in mark.args[1]:  # (estimator, check) tuples or pytest.param(estimator, check)
+        counts[type(getattr(param, "values", param)[0]).__name__] += 1
+    assert (counts["MLPClassifier"], counts["MLPRegressor"]) == (int(n_clf), int(n_reg))
+    skipping = ("check_array_api_input", "_data_not_an_array")  # without SCIPY_ARRAY_API=1 / pandas
+    assert (int(pass_clf), int(pass_reg)) == (int(n_clf) - len(skipping), int(n_reg) - len(skipping))
+    assert (int(pd_clf), int(pd_reg)) == (int(n_clf) - 1, int(n_reg) - 1)
