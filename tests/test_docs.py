@@ -11,6 +11,7 @@ import ast
 import importlib.util
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -114,3 +115,36 @@ def test_estimator_check_counts_in_the_docs():
     skipping = ("check_array_api_input", "_data_not_an_array")  # without SCIPY_ARRAY_API=1 / pandas
     assert (int(pass_clf), int(pass_reg)) == (int(n_clf) - len(skipping), int(n_reg) - len(skipping))
     assert (int(pd_clf), int(pd_reg)) == (int(n_clf) - 1, int(n_reg) - 1)
+
+
+def run_example(script, *args, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg", **(env or {})})
+
+
+def test_gradient_checking_example_says_what_it_prints(tmp_path):
+    """The docstring names the ε of the smallest error that the sweep prints (it once claimed 1e-7)."""
+    proc = run_example("gradient_checking.py", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = re.search(r"smallest error (\S+) at ε = (\S+);", proc.stdout)
+    assert found, proc.stdout
+    error, eps = float(found.group(1)), float(found.group(2))
+    mantissa, exponent = f"{eps:.0e}".split("e")
+    text = (ROOT / "examples" / "gradient_checking.py").read_text(encoding="utf-8")
+    doc = " ".join(ast.get_docstring(ast.parse(text)).split())
+    assert f"near ε ≈ {mantissa}e{int(exponent)}" in doc, (eps, doc)
+    assert error < 1e-9 < 1e-7  # the notebook's ε passes, the minimum is far below it
+    assert "why 1e-7 is a good choice" not in doc
+
+
+def test_hidden_animation_without_matplotlib_prints_the_install_line(tmp_path):
+    hide = tmp_path / "hide"
+    (hide / "matplotlib").mkdir(parents=True)
+    (hide / "matplotlib" / "__init__.py").write_text("raise ImportError(\"No module named 'matplotlib'\")\n")
+    path = os.pathsep.join([str(hide), os.environ.get("PYTHONPATH", ""), *sys.path])
+    proc = run_example("hidden_animation.py", str(tmp_path / "out"), env={"PYTHONPATH": path})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "portable_bp[plots]"' in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists()
