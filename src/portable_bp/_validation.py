@@ -225,10 +225,11 @@ def check_in_range(arr, name, dtype):
         return
     largest = np.max(np.abs(arr))
     if largest > big:
+        wider = " or use dtype='float64'" if target.itemsize < 8 else ""
+        shown = np.format_float_scientific(largest, precision=2, unique=False)  # also a longdouble beyond 1e308
         raise ValueError(
-            f"{name} holds values up to {float(largest):.3g} in magnitude, beyond the range of {target.name} "
-            f"(±{float(big):.3g}): they would become ±inf in the network's dtype {target.name}; rescale them, "
-            f"or use dtype='float64'"
+            f"{name} holds values up to {shown} in magnitude, beyond the range of {target.name} (±{float(big):.3g}): "
+            f"they would become ±inf in the network's dtype {target.name}; rescale them{wider}"
         )
 
 
