@@ -131,21 +131,13 @@ def _atomic_write(path, write):
         raise type(exc)(exc.errno, f"cannot save to {path}: {exc.strerror}", directory) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
+            _write_synced(f, write, mode)
             if not named:
                 named = _link_unnamed(f.fileno(), directory, tmp)
         if not named:  # the file system would not link the unnamed file: write a named one
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
                 named = True
-                write(f)
-                f.flush()
-                if mode is not None:
-                    os.fchmod(f.fileno(), mode)
-                os.fsync(f.fileno())
+                _write_synced(f, write, mode)
         os.replace(tmp, target)
     except BaseException:  # also KeyboardInterrupt: never leave a half-written temporary file
         if named:
@@ -161,6 +153,15 @@ STALE_TEMP_SECONDS = 60.0
 
 _UNNAMED = {"ok": hasattr(os, "O_TMPFILE") and hasattr(os, "fchmod")}  # off after a failed link
 _WRITER = {}  # the tag of this host and PID namespace, computed once
+
+
+def _write_synced(f, write, mode):
+    """``write(f)``, then the permission bits ``mode`` (None: the umask's), then flush and fsync."""
+    write(f)
+    f.flush()
+    if mode is not None and hasattr(os, "fchmod"):  # (not on Windows before Python 3.13)
+        os.fchmod(f.fileno(), mode)
+    os.fsync(f.fileno())
 
 
 def _existing_mode(target):
