@@ -11,6 +11,7 @@ fixed across frames. Writes hidden.gif, cost.png and grad_norms.png to OUT_DIR.
 
 import argparse
 import os
+import sys
 
 import portable_bp as pbp
 from portable_bp import datasets, plots
@@ -22,8 +23,10 @@ def main(argv=None):
     parser.add_argument("--digits", action="store_true", help="animate network.py's digits network instead")
     parser.add_argument("--epochs", type=int, default=None)
     args = parser.parse_args(argv)
+    if not plots.have_matplotlib():  # this example is about the figure: stop early, with the install line
+        print(f"hidden_animation.py draws an animation and needs matplotlib: {plots.INSTALL_HINT}", file=sys.stderr)
+        return 1
     os.makedirs(args.out, exist_ok=True)
-    plots.require_matplotlib()  # this example is about the figure: stop early, with the install line
 
     if args.digits:
         X_tr, X_te, y_tr, y_te = datasets.digits()

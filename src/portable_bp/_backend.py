@@ -195,6 +195,9 @@ def same_namespace(x, xp):
         pass
     import array_api_compat
 
+    if issubclass(kind, (np.matrix, np.ma.MaskedArray)):  # NumPy's, but never used as they are:
+        _NAMESPACE_OF_TYPE[kind] = None  # matrix's * and 2-D-only indexing, a mask: the input checks convert or refuse
+        return False
     try:
         ns = array_api_compat.array_namespace(x)
     except TypeError:

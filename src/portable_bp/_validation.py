@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -20,17 +21,24 @@ def check_choice(kind, value, choices, aliases=None):
     return value
 
 
-def check_positive(name, value, integer=False):
+def check_positive(name, value, integer=False, *, maximum=None):
+    """``value`` as an int (``integer=True``) or a float, > 0, finite and, if given, <= ``maximum``.
+
+    ``maximum`` bounds values that are valid numbers but absurd for their purpose (``epochs=10**30``
+    would otherwise fail far away, e.g. in the progress bar, or run for ever).
+    """
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind):
         what = "an integer" if integer else "a number"
         raise TypeError(f"{name} must be {what} > 0; got {value!r}")
+    if maximum is not None and value > maximum:  # before isfinite: exact for ints too large for a float
+        raise ValueError(f"{name} must be at most {maximum:,}; got {_short(value)}")
     try:
         finite = math.isfinite(value)  # math, not numpy: this runs on every update() call
     except OverflowError:  # an int too large for a float
         finite = False
     if not finite or value <= 0:
-        raise ValueError(f"{name} must be > 0 and finite; got {value!r}")
+        raise ValueError(f"{name} must be > 0 and finite; got {_short(value)}")
     return int(value) if integer else float(value)
 
 
@@ -89,14 +97,107 @@ def check_sizes(sizes):
     return [int(s) for s in sizes]
 
 
+def _short(value):
+    """``repr`` of a number, shortened for a huge int (``10**30`` has 31 digits)."""
+    text = repr(value)
+    if len(text) <= 24 or not isinstance(value, numbers.Integral):
+        return text
+    digits = text.lstrip("-")
+    return f"{text[: len(text) - len(digits)]}{digits[0]}.{digits[1:3]}e+{len(digits) - 1} (an integer)"
+
+
+def _sparse_kind(x):
+    """'scipy' / 'torch' / 'pydata' for a sparse array or matrix of those libraries, else None."""
+    scipy_sparse = sys.modules.get("scipy.sparse")  # not imported: x cannot be one of its matrices
+    if scipy_sparse is not None and scipy_sparse.issparse(x):
+        return "scipy"
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor) and x.layout != torch.strided:
+        return "torch"
+    if type(x).__module__.split(".")[0] == "sparse" and hasattr(x, "todense"):
+        return "pydata"
+    return None
+
+
+_DENSIFY = {"scipy": ".toarray()", "torch": ".to_dense()", "pydata": ".todense()"}
+
+
+def _from_pandas(x, name):
+    """A pandas DataFrame/Series with nullable (extension) columns as a float64 array; None when
+    ``x`` is not pandas or has only NumPy columns (then ``np.asarray`` converts it as before).
+
+    ``np.asarray`` turns nullable columns (``Int64``, ``Float64``, ``boolean``) into object arrays,
+    and their missing values ``pd.NA`` into objects that no float check would name.
+    """
+    pd = sys.modules.get("pandas")  # not imported: x cannot be a pandas object
+    if pd is None or not isinstance(x, (pd.DataFrame, pd.Series)):
+        return None
+    frame = x if isinstance(x, pd.DataFrame) else x.to_frame()
+    nullable = [c for c, dtype in frame.dtypes.items() if not isinstance(dtype, np.dtype)]
+    if not nullable:
+        return None
+    missing = [c for c in nullable if frame[c].isna().any()]
+    if missing:
+        where = f"column(s) {missing[:5]}" if isinstance(x, pd.DataFrame) else f"the Series {x.name!r}"
+        count = int(sum(frame[c].isna().sum() for c in missing))
+        raise ValueError(
+            f"{name} holds missing values (pd.NA): {count} in {where}; fill them (e.g. {name}.fillna(0)) "
+            f"or drop those rows ({name}.dropna()) first"
+        )
+    try:
+        return x.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):  # e.g. a categorical of strings: reported below as non-numeric
+        return None
+
+
+def _object_problem(arr):
+    """What makes an object array non-numeric, in words, from its first offending element."""
+    pd = sys.modules.get("pandas")
+    for item in arr.flat:
+        if item is None or (pd is not None and item is pd.NA):
+            return f"missing values ({item!r})", "fill or drop them first"
+        if isinstance(item, (list, tuple, np.ndarray)) or hasattr(item, "__len__") and not isinstance(item, str):
+            return "ragged rows (sequences of different lengths)", "give rows of equal length"
+    kinds = sorted({type(item).__name__ for item in arr.flat[:1000]})
+    return f"Python objects of type {', '.join(kinds)}", "convert it first, e.g. np.asarray(..., dtype=float)"
+
+
 def to_host(x, name):
-    """An array-like (list, NumPy, or any backend's array) as a NumPy float array, checked."""
+    """An array-like (list, NumPy, or any backend's array) as a NumPy float array, checked.
+
+    ``np.matrix`` becomes a plain ndarray (its ``*`` and 2-D-only indexing would break the
+    numerics); a masked array with masked values is refused (its mask would be silently dropped);
+    sparse matrices and pandas' nullable columns get a message that says what they are.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(x)
+        if mask.any():
+            first = tuple(int(i) for i in np.argwhere(mask)[0])
+            raise ValueError(
+                f"{name} is a masked array with {int(mask.sum())} masked value(s) (the first at index {first}); "
+                f"its mask would be ignored. Fill them ({name}.filled(value)) or drop those samples first"
+            )
+        x = np.asarray(x.data)  # nothing masked: the data as they are
+    elif isinstance(x, np.matrix):
+        x = np.asarray(x)
+    sparse = _sparse_kind(x)
+    if sparse is not None:
+        raise TypeError(
+            f"{name} is a sparse {type(x).__name__}; sparse input is not supported: densify it with "
+            f"{name}{_DENSIFY[sparse]} (the network's products are dense anyway)"
+        )
+    host = _from_pandas(x, name)
+    if host is not None:
+        return host
     try:
         arr = _backend.to_numpy(x)
     except Exception as exc:
         raise TypeError(f"{name} must be an array-like of numbers; got {type(x).__name__} ({exc})") from None
+    if isinstance(arr, np.matrix):  # e.g. returned by an array-like's __array__
+        arr = np.asarray(arr)
     if arr.dtype == object:
-        raise TypeError(f"{name} must be a numeric array; got ragged or object data")
+        what, fix = _object_problem(arr)
+        raise TypeError(f"{name} must be a numeric array; got object data holding {what}: {fix}")
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real-valued; got complex dtype {arr.dtype}")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -104,21 +205,63 @@ def to_host(x, name):
     return arr
 
 
-def check_finite_host(arr, name):
+def check_finite_host(arr, name, *, dtype=None):
+    """Refuse an empty array and NaN/inf; with ``dtype`` ("float32"/"float64"), also finite values
+    that become infinite when cast to that dtype (|x| > its largest finite value)."""
     if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}); need at least one sample")
+        if arr.ndim >= 2 and arr.shape[0] > 0:
+            raise ValueError(
+                f"{name} has {arr.shape[0]} samples (rows) but 0 columns (shape {arr.shape}); each sample needs "
+                f"at least one value"
+            )
+        raise ValueError(f"{name} is empty (shape {arr.shape}): 0 samples; need at least one sample")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
+    if dtype is not None:
+        check_in_range(arr, name, dtype)
 
 
-def inputs(X, n_in, name="X"):
+def check_in_range(arr, name, dtype):
+    """Refuse finite values of ``arr`` beyond the range of ``dtype`` (a name: "float32", "float64"),
+    which the cast to the network's dtype would turn into ±inf without a word."""
+    try:
+        target = np.dtype(dtype)
+    except TypeError:
+        target = None
+    if target is None or target.kind != "f":
+        raise ValueError(f"dtype must be a floating dtype such as 'float32' or 'float64'; got {dtype!r}")
+    big = np.finfo(target).max
+    if arr.dtype.kind in "biu" or arr.dtype == np.bool_:
+        source_max = np.iinfo(arr.dtype).max if arr.dtype.kind in "iu" else 1
+    elif arr.dtype.kind == "f":
+        source_max = np.finfo(arr.dtype).max
+    else:
+        return
+    if source_max <= big or arr.size == 0:  # nothing in this dtype can be out of range
+        return
+    largest = np.max(np.abs(arr))
+    if largest > big:
+        wider = " or use dtype='float64'" if target.itemsize < 8 else ""
+        shown = np.format_float_scientific(largest, precision=2, unique=False)  # also a longdouble beyond 1e308
+        raise ValueError(
+            f"{name} holds values up to {shown} in magnitude, beyond the range of {target.name} (±{float(big):.3g}): "
+            f"they would become ±inf in the network's dtype {target.name}; rescale them{wider}"
+        )
+
+
+def inputs(X, n_in, name="X", *, dtype=None):
     """X as a NumPy (N, n_in) array (a single sample (n_in,) is accepted as (1, n_in))."""
     arr = to_host(X, name)
     if arr.ndim == 1 and n_in is not None and arr.shape[0] == n_in:
         arr = arr[None, :]
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (N samples, {n_in} features), batch-first; got shape {arr.shape}")
-    check_finite_host(arr, name)
+    if arr.shape[0] > 0 and arr.shape[1] == 0 and n_in is not None:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} samples and 0 features (shape {arr.shape}); the network's input layer "
+            f"has {n_in}: expected shape (N, {n_in})"
+        )
+    check_finite_host(arr, name, dtype=dtype)
     if n_in is not None and arr.shape[1] != n_in:
         raise ValueError(
             f"{name} has {arr.shape[1]} features per sample but the network's input layer has {n_in}: "
@@ -127,12 +270,12 @@ def inputs(X, n_in, name="X"):
     return arr
 
 
-def targets(Y, n_out, n_samples, output_activation, name="Y", loss=None):
+def targets(Y, n_out, n_samples, output_activation, name="Y", loss=None, *, dtype=None):
     """Y as a NumPy (N, n_out) array; integer class labels (N,) are one-hot encoded."""
     arr = to_host(Y, name)
     if arr.ndim == 0:
         raise ValueError(f"{name} must be (N, {n_out}) targets or (N,) class labels; got the scalar {arr!r}")
-    check_finite_host(arr, name)
+    check_finite_host(arr, name, dtype=dtype)
     if arr.shape[0] != n_samples:
         raise ValueError(f"X has {n_samples} samples but {name} has {arr.shape[0]}: they must match")
     if arr.ndim == 1:

@@ -1,0 +1,150 @@
+"""Every ```python block of README.md and docs/*.md runs when pasted as it is.
+
+Each block runs on its own, in a fresh namespace and a fresh temporary working directory (a new user
+pastes one block, not the page), with matplotlib's non-interactive Agg backend. A block is skipped
+only for something that cannot be had on this machine, and the skip says what: a backend or package
+that is not installed here (the block names it: ``backend="torch"``, ``import dask``), or several
+hosts (``jax.distributed.initialize()``).
+"""
+
+import ast
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portable_bp import _backend
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```", re.S | re.M)
+
+#: blocks that need what no test machine here has: (text in the block, why it is skipped)
+NEEDS_ELSEWHERE = [
+    ("jax.distributed.initialize()", "needs several hosts (a jax.distributed cluster); none is available here"),
+]
+
+def python_blocks():
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for match in BLOCK.finditer(text):
+            line = text.count("\n", 0, match.start()) + 2  # the block's first line of code
+            code = match.group(1)
+            name = f"{page.relative_to(ROOT)}:{line}"
+            yield pytest.param(name, code, id=name)
+
+
+def missing_requirement(code):
+    """Why this block cannot run here, or None: a backend it asks for, or a module it imports, is missing."""
+    for text, why in NEEDS_ELSEWHERE:
+        if text in code:
+            return why
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "backend" and isinstance(node.value, ast.Constant):
+            reason = _backend.unavailable_reason(node.value.value)
+            if reason is not None:
+                return f"backend {node.value.value!r} is not available here: {reason}"
+        modules = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules = [node.module]
+        for module in modules:
+            top = module.split(".")[0]
+            if importlib.util.find_spec(top) is None:
+                return f"needs {top}, which is not installed here"
+    return None
+
+
+def test_the_pages_have_python_blocks():
+    names = [p.values[0] for p in python_blocks()]
+    assert any(n.startswith("README.md") for n in names)
+    assert len(names) >= 6, names
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("name, code", list(python_blocks()))
+def test_python_block_runs_as_pasted(name, code, tmp_path, monkeypatch):
+    why = missing_requirement(code)
+    if why is not None:
+        pytest.skip(why)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("PORTABLE_BP_BACKEND", raising=False)
+    if importlib.util.find_spec("matplotlib"):
+        import matplotlib
+
+        matplotlib.use("Agg")
+    namespace = {"__name__": "__main__"}
+    try:
+        exec(compile(code, name, "exec"), namespace)
+    finally:
+        if "matplotlib.pyplot" in sys.modules:
+            import matplotlib.pyplot as plt
+
+            plt.close("all")
+    assert os.getcwd() == str(tmp_path)
+
+
+# -- claims in the docs that a run can check -------------------------------------------------------
+def test_estimator_check_counts_in_the_docs():
+    """docs/visual.md's counts of scikit-learn's estimator checks are those parametrize_with_checks makes."""
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    from portable_bp.sklearn import MLPClassifier, MLPRegressor
+
+    text = " ".join((ROOT / "docs" / "visual.md").read_text(encoding="utf-8").split())
+    claim = re.search(r"scikit-learn ([\d.]+): (\d+) checks for the classifier, (\d+) for the regressor; "
+                      r"without pandas (\d+) and (\d+) pass and two each skip themselves, with pandas (\d+) and "
+                      r"(\d+) pass and one each skips", text)
+    assert claim, "docs/visual.md no longer states the estimator-check counts in the expected words"
+    version, n_clf, n_reg, pass_clf, pass_reg, pd_clf, pd_reg = claim.groups()
+    if sklearn.__version__ != version:
+        pytest.skip(f"the docs count the checks of scikit-learn {version}; {sklearn.__version__} is installed")
+    mark = parametrize_with_checks([MLPClassifier(backend="numpy"), MLPRegressor(backend="numpy")])
+    counts = {"MLPClassifier": 0, "MLPRegressor": 0}
+    for param in mark.args[1]:  # (estimator, check) tuples or pytest.param(estimator, check)
+        counts[type(getattr(param, "values", param)[0]).__name__] += 1
+    assert (counts["MLPClassifier"], counts["MLPRegressor"]) == (int(n_clf), int(n_reg))
+    skipping = ("check_array_api_input", "_data_not_an_array")  # without SCIPY_ARRAY_API=1 / pandas
+    assert (int(pass_clf), int(pass_reg)) == (int(n_clf) - len(skipping), int(n_reg) - len(skipping))
+    assert (int(pd_clf), int(pd_reg)) == (int(n_clf) - 1, int(n_reg) - 1)
+
+
+def run_example(script, *args, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg", **(env or {})})
+
+
+def test_gradient_checking_example_says_what_it_prints(tmp_path):
+    """The docstring names the ε of the smallest error that the sweep prints (it once claimed 1e-7)."""
+    proc = run_example("gradient_checking.py", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = re.search(r"smallest error (\S+) at ε = (\S+);", proc.stdout)
+    assert found, proc.stdout
+    error, eps = float(found.group(1)), float(found.group(2))
+    mantissa, exponent = f"{eps:.0e}".split("e")
+    text = (ROOT / "examples" / "gradient_checking.py").read_text(encoding="utf-8")
+    doc = " ".join(ast.get_docstring(ast.parse(text)).split())
+    assert f"near ε ≈ {mantissa}e{int(exponent)}" in doc, (eps, doc)
+    assert error < 1e-9 < 1e-7  # the notebook's ε passes, the minimum is far below it
+    assert "why 1e-7 is a good choice" not in doc
+
+
+def test_hidden_animation_without_matplotlib_prints_the_install_line(tmp_path):
+    hide = tmp_path / "hide"
+    (hide / "matplotlib").mkdir(parents=True)
+    (hide / "matplotlib" / "__init__.py").write_text("raise ImportError(\"No module named 'matplotlib'\")\n")
+    path = os.pathsep.join([str(hide), os.environ.get("PYTHONPATH", ""), *sys.path])
+    proc = run_example("hidden_animation.py", str(tmp_path / "out"), env={"PYTHONPATH": path})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "portable_bp[plots]"' in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists()
