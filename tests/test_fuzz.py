@@ -512,3 +512,36 @@ def test_dead_local_writer_is_removed_at_once(tmp_path):
     (tmp_path / name).write_bytes(b"half")
     make_net().save(tmp_path / "model.npz")
     assert sorted(os.listdir(tmp_path)) == ["model.npz"]
+
+
+# -- wired into the network (issue 14, #1, #2, #10) ------------------------------------------------------
+def test_float32_networks_refuse_values_beyond_their_range(backend, tmp_path):
+    huge = np.full((2, 3), 1e39)
+    with pytest.raises(ValueError, match=r"weights\[0\].*float32"):
+        pbp.MLP.from_params([huge], backend=backend, dtype="float32")
+    net = pbp.MLP([3, 1], backend=backend, dtype="float32", seed=0)
+    for call in (lambda: net.predict(huge), lambda: net.fit(huge, np.ones(2), epochs=1, batch_size=1, lr=0.1,
+                                                             progress=False)):
+        with pytest.raises(ValueError, match="X holds values up to 1.00e\\+39.*float32"):
+            call()
+    with pytest.raises(ValueError, match="float32"):
+        pbp.MLP.from_params([huge]).to(dtype="float32")
+    path = pbp.MLP.from_params([huge]).save(tmp_path / "big.npz")
+    with pytest.raises(ValueError, match="float32"):
+        pbp.load(path, dtype="float32")
+
+
+def test_absurd_epochs_are_refused():
+    with pytest.raises(ValueError, match="epochs must be at most"):
+        pbp.MLP([3, 1]).fit(np.ones((2, 3)), np.ones(2), epochs=10**30, batch_size=1, lr=0.1, progress=False)
+
+
+def test_torch_inputs_that_require_grad_stay_out_of_autograd():
+    torch = pytest.importorskip("torch")
+    net = pbp.MLP([3, 4, 1], backend="torch", seed=0)
+    X = torch.randn(8, 3, dtype=torch.float64, requires_grad=True)
+    Y = torch.rand(8, 1, dtype=torch.float64, requires_grad=True)
+    net.fit(X, Y, epochs=2, batch_size=4, lr=0.1, progress=False)
+    net.update(X, Y, 0.1)
+    assert not any(p.requires_grad for p in net.weights + net.biases)
+    assert not net.predict(X).requires_grad and not net.backprop(X, Y)[0][0].requires_grad

@@ -207,6 +207,12 @@ def same_namespace(x, xp):
     return ns is xp
 
 
+def detached(x):
+    """``x`` without autograd history: a torch tensor that requires grad would pull the weights into
+    its graph, which then grows with every step."""
+    return x.detach() if getattr(x, "requires_grad", False) else x
+
+
 def to_numpy(x):
     """Any backend's array (or an array-like) as a ``numpy.ndarray``."""
     if isinstance(x, np.ndarray):

@@ -97,11 +97,11 @@ class Stream:
     """
 
     def __init__(self, X, Y, *, n_in, n_out, output_activation, rows, place_batch, place_eval, multiple=1,
-                 loss=None):
+                 loss=None, dtype=None):
         if is_out_of_core(X):
             self.n = check_inputs_meta(X, n_in)
         else:  # an in-memory X (data-parallel training from host memory): check it all now
-            X = check.inputs(X, n_in)
+            X = check.inputs(X, n_in, dtype=dtype)
             self.n = X.shape[0]
         if is_out_of_core(Y):
             m = _n_samples(Y, "Y")
@@ -117,7 +117,7 @@ class Stream:
         self.n_in, self.n_out, self.output_activation, self.loss = n_in, n_out, output_activation, loss
         self.rows, self.multiple = rows, multiple
         self.place_batch, self.place_eval = place_batch, place_eval
-        self.last_eval = None  # (parameters, statistics): fit asks for cost, then accuracy, of one network
+        self.dtype = dtype  # the network's: values beyond its range are refused as they are read
 
     @property
     def shape(self):
@@ -127,8 +127,8 @@ class Stream:
         """Samples ``index`` of X and Y as checked NumPy arrays (X (k, n_in), Y (k, n_out))."""
         Xr, Yr = read((self.X, self.Y), index)
         try:
-            Xr = check.inputs(Xr, self.n_in)
-            Yr = check.targets(Yr, self.n_out, Xr.shape[0], self.output_activation, loss=self.loss)
+            Xr = check.inputs(Xr, self.n_in, dtype=self.dtype)
+            Yr = check.targets(Yr, self.n_out, Xr.shape[0], self.output_activation, loss=self.loss, dtype=self.dtype)
         except ValueError as exc:
             where = (
                 f"samples {index.start}..{index.stop - 1}"

@@ -72,6 +72,10 @@ class MLP:
         self.activation, self.output_activation, self.loss = activation, output_activation, loss
         self.kernel = kernel
         self._spec = Spec(self.xp, activation, output_activation, loss, get_kernel(kernel, self.xp))
+        for l, (W, b) in enumerate(zip(weights, biases)):  # a cast to float32 must not make ±inf
+            check.check_in_range(W, f"weights[{l}]", self.dtype_name)
+            if b is not None:
+                check.check_in_range(b, f"biases[{l}]", self.dtype_name)
         try:
             self.device = _backend.default_device(self.backend, device)
             self.weights = [self._asarray(W) for W in weights]
@@ -165,8 +169,8 @@ class MLP:
         if self._fast_path(X, 2, n_in):
             if finite and not bool(self.xp.all(self.xp.isfinite(X))):
                 raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
-            return X
-        return self._asarray(check.inputs(X, n_in, name))
+            return _backend.detached(X)
+        return self._asarray(check.inputs(X, n_in, name, dtype=self.dtype_name))
 
     def _Y(self, Y, n_samples, name="Y", finite=True):
         n_out = self.sizes[-1]
@@ -176,9 +180,11 @@ class MLP:
             if finite:
                 ok = self.xp.logical_and(self.xp.all(self.xp.isfinite(Y)), self._targets_in_range(Y))
                 if not bool(ok):  # one host synchronisation; the slow path below names the problem
-                    check.targets(_backend.to_numpy(Y), n_out, n_samples, self.output_activation, name, self.loss)
-            return Y
-        return self._asarray(check.targets(Y, n_out, n_samples, self.output_activation, name, self.loss))
+                    check.targets(_backend.to_numpy(Y), n_out, n_samples, self.output_activation, name, self.loss,
+                                  dtype=self.dtype_name)
+            return _backend.detached(Y)
+        return self._asarray(check.targets(Y, n_out, n_samples, self.output_activation, name, self.loss,
+                                           dtype=self.dtype_name))
 
     def _targets_in_range(self, Y):
         """A 0-d boolean array: cross-entropy targets lie in [0, 1] (always True for other costs)."""
@@ -226,7 +232,7 @@ class MLP:
         stream = _data.Stream(
             X, Y, n_in=self.sizes[0], n_out=self.sizes[-1], output_activation=self.output_activation,
             rows=self.stream_rows, place_batch=place_batch, place_eval=place_eval,
-            multiple=1 if plan is None else plan.size, loss=self.loss,
+            multiple=1 if plan is None else plan.size, loss=self.loss, dtype=self.dtype_name,
         )
         return train.Streamed(stream, place, home)
 
@@ -348,7 +354,7 @@ class MLP:
         at a time, never whole. ``devices`` (JAX only: a list of jax devices, a count, or "all")
         trains data-parallel: each mini-batch is sharded over a device mesh (docs/scale.md).
         """
-        epochs = check.check_positive("epochs", epochs, integer=True)
+        epochs = check.check_positive("epochs", epochs, integer=True, maximum=10**9)
         batch_size = check.check_positive("batch_size", batch_size, integer=True)
         opt = optim.choose(lr, optimizer, self.optimizer)
         l2 = check.check_nonnegative("l2", l2)
