@@ -88,7 +88,9 @@ class EarlyStopping(_Monitor):
 class ReduceLROnPlateau(_Monitor):
     """Multiply the learning rate by ``factor`` once ``monitor`` has not improved by more than
     ``min_delta`` for ``patience`` epochs, never below ``min_lr``. scikit-learn's
-    ``learning_rate="adaptive"`` is ``ReduceLROnPlateau("cost", factor=0.2, patience=2, min_delta=tol)``."""
+    ``learning_rate="adaptive"`` (its code: divide by 5 once the training loss has not improved by
+    ``tol`` for more than ``n_iter_no_change`` epochs) is close to
+    ``ReduceLROnPlateau("cost", factor=0.2, patience=n_iter_no_change + 1, min_delta=tol)``."""
 
     def __init__(self, monitor="val_cost", factor=0.1, patience=10, min_lr=0.0, min_delta=0.0):
         super().__init__(monitor, patience, min_delta)
