@@ -18,9 +18,10 @@ also the compilation).
     python examples/optimizer_recipes.py                       # full run, numpy (~1 minute on 2 cores)
     python examples/optimizer_recipes.py --quick               # smoke run: 2 seeds, 4 epochs (seconds)
     python examples/optimizer_recipes.py --backend jax --out out/recipes_jax.md
+    python examples/optimizer_recipes.py OUT_DIR --quick       # as the other examples: OUT_DIR/optimizer_recipes.md
 
-Writes the Markdown table to ``--out`` and the raw per-run numbers beside it (same name, .json),
-and prints the table.
+Writes the Markdown table to ``--out`` (default examples/results/optimizer_recipes.md) and the raw
+per-run numbers beside it (same name, .json), and prints the table.
 """
 
 import argparse
@@ -142,12 +143,18 @@ def machine():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", nargs="?", default=None,
+                        help="folder to write optimizer_recipes.md/.json to (instead of --out)")
     parser.add_argument("--backend", default="numpy", help="numpy (default), array_api_strict, jax, torch, cupy")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per recipe: 0 .. N-1 (default 5)")
     parser.add_argument("--epochs", type=int, default=None, help="override every data set's epoch budget")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 4 epochs")
     parser.add_argument("--out", default=DEFAULT_OUT, help="Markdown file to write (JSON beside it)")
     args = parser.parse_args(argv)
+    if args.out_dir is not None:
+        if args.out != DEFAULT_OUT:
+            parser.error("give OUT_DIR or --out, not both")
+        args.out = os.path.join(args.out_dir, "optimizer_recipes.md")
     if args.quick:
         args.seeds, args.epochs = 2, args.epochs or 4
     if args.seeds < 1 or (args.epochs is not None and args.epochs < 1):
