@@ -11,9 +11,11 @@ Every recipe is trained once per seed (the seed draws the initial network and th
 data and the split never change). Per recipe the table gives the median and the min–max over the
 seeds of: the test accuracy after the last epoch, the best test accuracy of any epoch, the first
 epoch whose test accuracy reaches the target (95 % digits, 98 % circles; "k/n" when only k of
-the n seeds got there), and the seconds ``fit`` took (which include the per-epoch evaluation of
-the test set, passed as ``validation_data`` so that the history records test accuracy; on JAX
-also the compilation).
+the n seeds got there), and the seconds ``fit`` took, wall clock and CPU time of this process
+(both include the per-epoch evaluation of the test set, passed as ``validation_data`` so that the
+history records test accuracy; on JAX also the compilation). The 1-minute load average before and
+after goes into the header: other processes slow the wall-clock seconds, never the accuracies,
+which are the same on every rerun.
 
     python examples/optimizer_recipes.py                       # full run, numpy (~1 minute on 2 cores)
     python examples/optimizer_recipes.py --quick               # smoke run: 2 seeds, 4 epochs (seconds)
@@ -94,14 +96,15 @@ def describe(opt, l2):
 def run_one(data, setup, opt, l2, seed, backend, epochs):
     X_tr, y_tr, X_te, y_te = data
     net = pbp.MLP(**setup["net"], backend=backend, seed=seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     history = net.fit(X_tr, y_tr, epochs=epochs, batch_size=setup["batch_size"], optimizer=opt, l2=l2, seed=seed,
                       progress=False, validation_data=(X_te, y_te))
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     acc = history["val_accuracy"]
     first = next((epoch for epoch, a in enumerate(acc, start=1) if a >= setup["target"]), None)
     return {"seed": seed, "final_test_accuracy": acc[-1], "best_test_accuracy": max(acc),
-            "first_epoch_at_target": first, "fit_seconds": seconds, "test_accuracy": acc,
+            "first_epoch_at_target": first, "fit_seconds": seconds, "fit_cpu_seconds": cpu_seconds,
+            "test_accuracy": acc,
             "train_cost": history["cost"]}
 
 
@@ -128,7 +131,8 @@ def summarise(name, setup, label, settings, runs):
             first += f" ({len(reached)}/{n})"
     return (f"| {name} | {label} | {settings} | {spread([r['final_test_accuracy'] for r in runs], pct)} | "
             f"{spread([r['best_test_accuracy'] for r in runs], pct)} | {first} | "
-            f"{spread([r['fit_seconds'] for r in runs], lambda s: f'{s:.2f}')} |")
+            f"{spread([r['fit_seconds'] for r in runs], lambda s: f'{s:.2f}')} | "
+            f"{spread([r['fit_cpu_seconds'] for r in runs], lambda s: f'{s:.2f}')} |")
 
 
 def machine():
@@ -139,6 +143,14 @@ def machine():
     except (OSError, StopIteration):
         pass
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def load_average():
+    """The 1-minute load average as text ('n/a' where the OS has none)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "n/a"
 
 
 def main(argv=None):
@@ -162,6 +174,7 @@ def main(argv=None):
 
     seeds = list(range(args.seeds))
     rows, records = [], []
+    load_before = load_average()
     t_start = time.perf_counter()
     for name, setup in SETUPS.items():
         data = load(name)
@@ -175,6 +188,7 @@ def main(argv=None):
                             "target": setup["target"], "network": setup["net"], "runs": runs})
             print(f"  {name:8s} {label:26s} done", file=sys.stderr, flush=True)
     total = time.perf_counter() - t_start
+    load_after = load_average()
 
     command = "python examples/optimizer_recipes.py " + " ".join(argv if argv is not None else sys.argv[1:])
     net_lines = []
@@ -187,17 +201,19 @@ def main(argv=None):
     header = [
         f"Measured {datetime.date.today().isoformat()} on {machine()}; backend {args.backend}, float64; "
         f"numpy {np.__version__}, Python {platform.python_version()}; seeds {seeds[0]}–{seeds[-1]} "
-        f"({len(seeds)} per recipe); whole run {total:.0f} s.",
+        f"({len(seeds)} per recipe); whole run {total:.0f} s. Load average (1 min) {load_before} before, "
+        f"{load_after} after: other processes on the machine slow the seconds, never the accuracies.",
         f"Command: `{command.strip()}`",
         "",
         *net_lines,
         "",
         "Cells: median [min–max] over the seeds. Accuracies in % on the held-out test set. "
         "\"Epoch at target\": first epoch whose test accuracy reaches the target (k/n: only k seeds reached it). "
-        "Fit seconds include the per-epoch test-set evaluation.",
+        "Fit seconds (wall clock) and CPU seconds (this process, all threads) include the per-epoch test-set "
+        "evaluation.",
         "",
-        "| data | recipe | settings | final test acc. % | best test acc. % | epoch at target | fit s |",
-        "|---|---|---|---|---|---|---|",
+        "| data | recipe | settings | final test acc. % | best test acc. % | epoch at target | fit s | CPU s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     table = "\n".join(header + rows) + "\n"
     print(table)
@@ -209,7 +225,8 @@ def main(argv=None):
     with open(json_path, "w") as f:
         json.dump({"date": datetime.date.today().isoformat(), "machine": machine(), "backend": args.backend,
                    "numpy": np.__version__, "python": platform.python_version(), "command": command.strip(),
-                   "seeds": seeds, "total_seconds": total, "recipes": records}, f, indent=1)
+                   "seeds": seeds, "total_seconds": total, "load_average_1min": [load_before, load_after],
+                   "recipes": records}, f, indent=1)
     print(f"wrote {args.out} and {json_path}", file=sys.stderr)
     return 0
 
