@@ -16,6 +16,7 @@ EXAMPLES = [  # script, extra arguments (kept short for CI), files it must write
      "same weights as network.py: True"),
     ("gradient_checking.py", [], ["gradcheck.txt", "gradcheck_eps.png"], "caught"),
     ("hidden_animation.py", ["--epochs", "3"], ["hidden.gif", "cost.png", "grad_norms.png"], "test accuracy"),
+    ("optimizer_recipes.py", ["--quick"], ["optimizer_recipes.md", "optimizer_recipes.json"], "| digits |"),
 ]
 
 
