@@ -545,3 +545,13 @@ def test_torch_inputs_that_require_grad_stay_out_of_autograd():
     net.update(X, Y, 0.1)
     assert not any(p.requires_grad for p in net.weights + net.biases)
     assert not net.predict(X).requires_grad and not net.backprop(X, Y)[0][0].requires_grad
+
+
+def test_backprop_refuses_non_finite_gradients_naming_the_layer(backend):
+    net = pbp.MLP([2, 3, 1], activation="relu", output_activation="identity", backend=backend, seed=0)
+    X, Y = np.full((4, 2), 1e200), np.zeros((4, 1))
+    with pytest.raises(FloatingPointError, match="gradient of layer [12] .*not finite.*Scale X"):
+        net.backprop(X, Y)
+    gw, gb = net.backprop(X, Y, check_finite=False)  # as computed, on request
+    assert not all(np.isfinite(pbp.to_numpy(g)).all() for g in gw)
+    assert all(np.isfinite(pbp.to_numpy(g)).all() for g in net.backprop(X[:, :] * 1e-200, Y)[0])

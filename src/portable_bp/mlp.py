@@ -260,12 +260,26 @@ class MLP:
             return _data.predict_dask(X, block, self.sizes[-1], np.dtype(self.dtype_name))
         return self.xp.concat(_data.predict_blocks(X, self.predict, self.stream_rows), axis=0)
 
-    def backprop(self, X, Y):
-        """BP1–BP4 for the batch: ``(grads_w, grads_b)``, each the SUM over samples of ∇C_x."""
+    def backprop(self, X, Y, check_finite=True):
+        """BP1–BP4 for the batch: ``(grads_w, grads_b)``, each the SUM over samples of ∇C_x.
+
+        With ``check_finite`` (the default) a gradient with NaN or ±inf (the forward pass overflowed,
+        e.g. ReLU or identity layers on inputs near 1e200) raises ``FloatingPointError`` naming the
+        first such layer; ``check_finite=False`` returns it as computed, without that host round-trip.
+        """
         if self._fused_check:
-            return self._run_checked("grads", X, Y)
-        X, Y = self._XY(X, Y)
-        return self._grads(self.weights, self.biases, X, Y)
+            grads = self._run_checked("grads", X, Y)
+        else:
+            X, Y = self._XY(X, Y)
+            with _backend.quiet_floating_point(self.backend):
+                grads = self._grads(self.weights, self.biases, X, Y)
+        if check_finite and not _backend.to_bool(self._finite(grads), self.backend):
+            bad = next(l for l, g in enumerate(zip(*grads)) if not _backend.to_bool(self._finite(([g[0]], [g[1]])),
+                                                                                     self.backend))
+            raise FloatingPointError(
+                f"backprop: the gradient of layer {bad + 1} (W^{bad + 1}, b^{bad + 1}) is not finite: the forward "
+                f"pass overflowed for these inputs. Scale X and Y (or pass check_finite=False to get it as is)")
+        return grads
 
     def cost(self, X, Y):
         """The MEAN over the batch of the per-sample cost C_x, as a Python float."""

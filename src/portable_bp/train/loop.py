@@ -83,15 +83,18 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
     try:
         for epoch in range(epochs):
             start = (training.params, training.state, copy.deepcopy(rng))  # what a replay of this epoch needs
-            try:
-                for Xs, Ys, ws in data.groups(batch_size, rng if shuffle else None):  # stacked batches
-                    group = (Xs, Ys, ws, run.noise(rng, Xs.shape[:2]))  # dropout's draws, if any
-                    for current in run.steps(*training.current, group, l2c):
-                        training.current = current  # one store a step: never half-updated
-            except ValueError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
-                training.current = start[:2]
-                raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
-            values = data.evaluate(run.metrics, training.params, l2)  # the epoch's one host synchronisation
+            # NumPy's overflow warnings (a saturating sigmoid's exp) are not failures: a non-finite cost
+            # or parameter is, and the check below raises DivergenceError for it
+            with _backend.quiet_floating_point(run.backend):
+                try:
+                    for Xs, Ys, ws in data.groups(batch_size, rng if shuffle else None):  # stacked batches
+                        group = (Xs, Ys, ws, run.noise(rng, Xs.shape[:2]))  # dropout's draws, if any
+                        for current in run.steps(*training.current, group, l2c):
+                            training.current = current  # one store a step: never half-updated
+                except ValueError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
+                    training.current = start[:2]
+                    raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
+                values = data.evaluate(run.metrics, training.params, l2)  # the epoch's one host synchronisation
             if not np.isfinite(values[0]):
                 replay = start[2]  # the epoch's generator as it was: same order, same dropout masks
                 batches = ((*b, run.noise(replay, b[0].shape[:1]))
