@@ -346,3 +346,22 @@ def test_initialisers_are_one_network_on_every_backend(backend):
 def test_a_network_too_big_is_refused_before_allocating():
     with pytest.raises(MemoryError, match="GiB"):
         pbp.MLP([5000] * 2000)
+
+
+def test_a_network_pickles_and_deep_copies_with_its_optimizer(backend):
+    import copy
+    import pickle
+
+    X, Y = data()
+    net = sigmoid_ce(backend, dropout=0.2)
+    rng = np.random.default_rng(4)
+    net.fit(X, Y, epochs=2, batch_size=8, optimizer=optim.adam(0.01, beta1=0.8), seed=rng, progress=False)
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert clone.backend == backend and clone.dropout == (0.2,)
+        assert clone.optimizer.config() == net.optimizer.config()
+        assert params_bits(clone) == params_bits(net)
+        a, b = copy.deepcopy(rng), copy.deepcopy(rng)
+        clone.fit(X, Y, epochs=1, batch_size=8, seed=a, progress=False)  # continues Adam's moments
+        twin = copy.deepcopy(net)
+        twin.fit(X, Y, epochs=1, batch_size=8, seed=b, progress=False)
+        assert params_bits(clone) == params_bits(twin)

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _backend, _data, _sharding, checkpoint, optim, train
 from . import _validation as check
+from ._inputs import Inputs
 from .activations import ACTIVATIONS, DERIVATIVES
 from .activations import ALIASES as ACTIVATION_ALIASES
 from .backprop import Spec, all_finite, backprop, forward, sgd_step
@@ -78,6 +79,8 @@ class MLP:
                 check.check_in_range(b, f"biases[{l}]", self.dtype_name)
         try:
             self.device = _backend.default_device(self.backend, device)
+            inputs = Inputs(self.xp, self.dtype, self.device, self.sizes, output_activation, loss)
+            self._asarray, self._X, self._Y, self._XY = inputs.asarray, inputs.X, inputs.Y, inputs.XY
             self.weights = [self._asarray(W) for W in weights]
             self.biases = [None if b is None else self._asarray(b) for b in biases]
         except Exception as exc:
@@ -86,7 +89,6 @@ class MLP:
             first_line = (str(exc).splitlines() or [""])[0][:300]  # torch's messages run for pages
             raise ValueError(f"device={device!r} is not usable with backend {self.backend!r}: "
                              f"{type(exc).__name__}: {first_line}") from None
-        self._device_key = _backend.device_key(self.weights[0])
         self.dropout = check.dropout(dropout, len(self.sizes) - 2)  # a rate per hidden layer, or None
         xp, spec, jit = self.xp, self._spec, self._spec.kernel.jittable
         compiled = lambda fn: _backend.jit(fn, self.backend) if jit else fn
@@ -98,7 +100,7 @@ class MLP:
         self.optimizer, self.optimizer_state = None, None  # what a later fit() continues
         params = lambda ws, bs: [*ws, *[b for b in bs if b is not None]]
         # X and Y are valid: finite (checked together with any further arrays), in [0, 1] for cross-entropy
-        valid = lambda X, Y, *more: xp.logical_and(all_finite(xp, X, Y, *more), self._targets_in_range(Y))
+        valid = lambda X, Y, *more: xp.logical_and(all_finite(xp, X, Y, *more), inputs.targets_in_range(Y))
 
         def checked_step(ws, bs, X, Y, lr):
             """update()'s step and ONE flag: the inputs were valid and the new parameters are finite."""
@@ -129,9 +131,6 @@ class MLP:
         """``(weights, biases)``: the parameter lists the optimizers and ``backprop`` work on."""
         return self.weights, self.biases
 
-    def _asarray(self, arr):
-        return self.xp.asarray(arr, dtype=self.dtype, device=self.device)
-
     @property
     def dtype_name(self):
         return _backend.dtype_name(self.dtype)
@@ -151,52 +150,7 @@ class MLP:
             f"dtype={self.dtype_name!r}, kernel={self.kernel!r})"
         )
 
-    # -- input handling -----------------------------------------------------------------------
-    def _fast_path(self, X, ndim, width):
-        """A backend array of our namespace and dtype with the right shape: check it in place."""
-        xp = self.xp
-        return (
-            _backend.same_namespace(X, xp)
-            and X.dtype == self.dtype
-            and _backend.device_key(X) == self._device_key  # another device: converted via the host
-            and X.ndim == ndim
-            and X.shape[-1] == width
-            and X.shape[0] > 0
-        )
-
-    def _X(self, X, name="X", finite=True):
-        n_in = self.sizes[0]
-        if self._fast_path(X, 2, n_in):
-            if finite and not bool(self.xp.all(self.xp.isfinite(X))):
-                raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
-            return _backend.detached(X)
-        return self._asarray(check.inputs(X, n_in, name, dtype=self.dtype_name))
-
-    def _Y(self, Y, n_samples, name="Y", finite=True):
-        n_out = self.sizes[-1]
-        if self._fast_path(Y, 2, n_out):
-            if Y.shape[0] != n_samples:
-                raise ValueError(f"X has {n_samples} samples but {name} has {Y.shape[0]}: they must match")
-            if finite:
-                ok = self.xp.logical_and(self.xp.all(self.xp.isfinite(Y)), self._targets_in_range(Y))
-                if not bool(ok):  # one host synchronisation; the slow path below names the problem
-                    check.targets(_backend.to_numpy(Y), n_out, n_samples, self.output_activation, name, self.loss,
-                                  dtype=self.dtype_name)
-            return _backend.detached(Y)
-        return self._asarray(check.targets(Y, n_out, n_samples, self.output_activation, name, self.loss,
-                                           dtype=self.dtype_name))
-
-    def _targets_in_range(self, Y):
-        """A 0-d boolean array: cross-entropy targets lie in [0, 1] (always True for other costs)."""
-        xp = self.xp
-        if self.loss != "cross_entropy":
-            return xp.asarray(True, device=self.device)
-        return xp.all((Y >= 0) & (Y <= 1))
-
-    def _XY(self, X, Y, finite=True, names=("X", "Y")):
-        X = self._X(X, names[0], finite=finite)
-        return X, self._Y(Y, X.shape[0], names[1], finite=finite)
-
+    # -- input handling (checks and conversion: _inputs.Inputs) -------------------------------
     def _run_checked(self, name, X, Y=None, *rest):
         """Run the compiled ``name`` (forward or grads) and read its flag that X (and Y) are
         finite; if not, the guards of ``_X``/``_Y`` raise their ValueError and nothing is kept."""

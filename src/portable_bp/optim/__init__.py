@@ -81,6 +81,14 @@ class Optimizer(NamedTuple):
         """The same kind of optimizer and hyper-parameters, with ``lr``."""
         return _FACTORIES[self.name](lr, **self.hyper)
 
+    def __reduce__(self):
+        """Pickled (and deep-copied) as its factory call: name, lr (a schedule must itself pickle), hyper."""
+        return _rebuild, (self.name, self.lr, self.hyper)
+
+
+def _rebuild(name, lr, hyper):
+    return _FACTORIES[name](lr, **hyper)
+
 
 def _check_lr(lr):
     if callable(lr):
