@@ -366,7 +366,9 @@ def test_dropout_is_passed_to_the_network_or_refused():
     X, y = classification(n=60)
     clf = MLPClassifier(hidden_layer_sizes=(8,), dropout=0.2, max_iter=3, random_state=0, backend="numpy")
     if HAS_DROPOUT:
-        assert clf.fit(X, y).net_.dropout is not None
+        clf.fit(X, y)
+        np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X))  # no dropout when predicting
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X), clf.predict_proba(X))
     else:
         with pytest.raises(NotImplementedError, match="dropout"):
             clf.fit(X, y)

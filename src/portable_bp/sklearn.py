@@ -577,7 +577,7 @@ class _BaseMLP(BaseEstimator):
         else:
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
-                              stacklevel=3)
+                              stacklevel=4)
             batch_size = int(np.clip(self.batch_size, 1, n))
         mean_weight = 1.0 if sw is None else float(np.mean(sw))
         penalty = 0.5 * alpha / batch_size  # the training cost's L2 term is penalty · Σ‖W‖²
@@ -589,13 +589,13 @@ class _BaseMLP(BaseEstimator):
                     optimizer=None if keep else opt, l2=alpha * n / (batch_size * mean_weight), callbacks=[callback],
                     shuffle=bool(self.shuffle), seed=int(rs.randint(_SEED_MAX)), progress=False, **extra)
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=3)
+            warnings.warn("Training interrupted by user.", stacklevel=4)
         except train.DivergenceError as exc:
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              f"values and need to be preprocessed. ({exc})") from exc
         if not incremental and not callback.stopped and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
-                          "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=4)
 
     def _weights_for_fit(self, sw, alpha, X, Y):
         """Sample weights for MLP.fit. Without its sample_weight support: zero weights drop their
@@ -683,7 +683,7 @@ class _BaseMLP(BaseEstimator):
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={res.status}):\n{res.message}.\n\n"
                 f"Increase the number of iterations to improve the convergence (max_iter={self.max_iter}).\nYou might "
                 "also want to scale the data as shown in:\n    https://scikit-learn.org/stable/modules/"
-                "preprocessing.html", ConvergenceWarning, stacklevel=3)
+                "preprocessing.html", ConvergenceWarning, stacklevel=4)
         if not np.all(np.isfinite(res.x)):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large values "
                              "and need to be preprocessed.")
@@ -777,7 +777,7 @@ class _BaseMLP(BaseEstimator):
             state["_net_state"] = dict(
                 params=net.params_numpy(), activation=net.activation, output_activation=net.output_activation,
                 loss=net.loss, backend=net.backend, dtype=net.dtype_name, kernel=net.kernel,
-                device=_device_token(net.backend, net.device), dropout=getattr(net, "dropout", None),
+                device=_device_token(net.backend, net.device),
                 optimizer=None if opt is None else opt.config(),
                 optimizer_state=None if opt is None else optim.tree_map(_backend.to_numpy, list(net.optimizer_state)))
         return state
@@ -788,11 +788,11 @@ class _BaseMLP(BaseEstimator):
         super().__setstate__(state)
         if saved is None:
             return
-        (weights, biases), dropout = saved["params"], saved["dropout"]
+        weights, biases = saved["params"]
         kwargs = dict(activation=saved["activation"], output_activation=saved["output_activation"], loss=saved["loss"],
                       backend=saved["backend"], dtype=saved["dtype"], kernel=saved["kernel"])
-        if dropout:
-            kwargs["dropout"] = dropout
+        if self._dropout_rate():  # the network was built with the estimator's dropout
+            kwargs["dropout"] = self.dropout
         try:
             net = MLP.from_params(weights, biases, device=saved["device"], **kwargs)
         except ValueError:  # that device is not here (a GPU pickle read on a CPU machine): the default one
