@@ -26,7 +26,7 @@ Y = np.eye(2)[[0, 1, 0, 1, 1]]
         (dict(sizes="3,2"), TypeError, "positive integers"),
         (dict(sizes=[3, 2], activation="swish"), ValueError, "unknown activation 'swish'.*sigmoid"),
         (dict(sizes=[3, 2], activation="softmax"), ValueError, "unknown activation"),
-        (dict(sizes=[3, 2], output_activation="gelu"), ValueError, "unknown output_activation"),
+        (dict(sizes=[3, 2], output_activation="mish"), ValueError, "unknown output_activation"),
         (dict(sizes=[3, 2], loss="hinge"), ValueError, "unknown loss 'hinge'.*mse"),
         (dict(sizes=[3, 2], loss="cross_entropy", output_activation="tanh"), ValueError, "softmax' or 'sigmoid"),
         (dict(sizes=[3, 2], kernel="fft"), ValueError, "unknown kernel 'fft'.*matmul"),

@@ -93,28 +93,31 @@ def test_python_block_runs_as_pasted(name, code, tmp_path, monkeypatch):
 
 # -- claims in the docs that a run can check -------------------------------------------------------
 def test_estimator_check_counts_in_the_docs():
-    """docs/visual.md's counts of scikit-learn's estimator checks are those parametrize_with_checks makes."""
+    """docs/sklearn.md's table of scikit-learn's estimator checks adds up to the checks parametrize_with_checks
+    makes for each estimator (passed + expected to fail + skipped, without SCIPY_ARRAY_API)."""
     sklearn = pytest.importorskip("sklearn")
     from sklearn.utils.estimator_checks import parametrize_with_checks
 
     from portable_bp.sklearn import MLPClassifier, MLPRegressor
 
-    text = " ".join((ROOT / "docs" / "visual.md").read_text(encoding="utf-8").split())
-    claim = re.search(r"scikit-learn ([\d.]+): (\d+) checks for the classifier, (\d+) for the regressor; "
-                      r"without pandas (\d+) and (\d+) pass and two each skip themselves, with pandas (\d+) and "
-                      r"(\d+) pass and one each skips", text)
-    assert claim, "docs/visual.md no longer states the estimator-check counts in the expected words"
-    version, n_clf, n_reg, pass_clf, pass_reg, pd_clf, pd_reg = claim.groups()
+    text = (ROOT / "docs" / "sklearn.md").read_text(encoding="utf-8")
+    version = re.search(r"With\s+scikit-learn ([\d.]+):", text).group(1)
     if sklearn.__version__ != version:
         pytest.skip(f"the docs count the checks of scikit-learn {version}; {sklearn.__version__} is installed")
-    mark = parametrize_with_checks([MLPClassifier(backend="numpy"), MLPRegressor(backend="numpy")])
-    counts = {"MLPClassifier": 0, "MLPRegressor": 0}
-    for param in mark.args[1]:  # (estimator, check) tuples or pytest.param(estimator, check)
-        counts[type(getattr(param, "values", param)[0]).__name__] += 1
-    assert (counts["MLPClassifier"], counts["MLPRegressor"]) == (int(n_clf), int(n_reg))
-    skipping = ("check_array_api_input", "_data_not_an_array")  # without SCIPY_ARRAY_API=1 / pandas
-    assert (int(pass_clf), int(pass_reg)) == (int(n_clf) - len(skipping), int(n_reg) - len(skipping))
-    assert (int(pd_clf), int(pd_reg)) == (int(n_clf) - 1, int(n_reg) - 1)
+    table = {}
+    for line in text.splitlines():
+        m = re.match(r"\| `(MLP\w+)\((.*?)\)` \| (\d+) \(.*?\) \| (\d+) \| (\d+) \(\d+\) \|", line)
+        if m:
+            table[(m.group(1), m.group(2))] = sum(int(m.group(k)) for k in (3, 4, 5))
+    estimators = {("MLPClassifier", ""): MLPClassifier(backend="numpy"),
+                  ("MLPClassifier", 'solver="lbfgs"'): MLPClassifier(backend="numpy", solver="lbfgs"),
+                  ("MLPRegressor", ""): MLPRegressor(backend="numpy"),
+                  ("MLPRegressor", 'solver="lbfgs"'): MLPRegressor(backend="numpy", solver="lbfgs")}
+    assert set(table) == set(estimators), "docs/sklearn.md no longer has the table of estimator-check counts"
+    for key, estimator in estimators.items():
+        mark = parametrize_with_checks([estimator])
+        n = len(mark.args[1])
+        assert n == table[key], f"{key}: the docs count {table[key]} checks, parametrize_with_checks makes {n}"
 
 
 def run_example(script, *args, env=None):
