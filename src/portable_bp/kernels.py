@@ -15,6 +15,7 @@ native function, looked up once in ``_backend``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -87,7 +88,10 @@ def _loop(xp):
 KERNELS = {"matmul": _matmul, "einsum": _einsum, "stacked": _stacked, "loop": _loop}
 
 
+@functools.cache
 def get_kernel(name, xp):
+    """The kernel ``name`` for namespace ``xp``: one object per pair, so that networks of one kind share
+    their compiled functions."""
     if name not in KERNELS:
         raise ValueError(f"unknown kernel {name!r}: expected one of {list(KERNELS)}")
     return KERNELS[name](xp)
