@@ -38,6 +38,26 @@ def earlier_run(tmp_path):
     return out
 
 
+# -- the monitor of a resumed run continues its epochs ------------------------------------------
+def test_monitor_of_a_resumed_run(tmp_path):
+    from portable_bp import datasets
+
+    X, y = datasets.circles(n=200, seed=0)
+    net = pbp.MLP([2, 5, 3, 1], loss="cross_entropy", seed=0)
+    first = net.fit(X, y, epochs=3, batch_size=10, lr=0.5, seed=0, progress=False)
+    mon = plots.TrainingMonitor(net, X, y, frames=True, frame_every=2, start_epoch=3, earlier=first, total_epochs=6)
+    net.fit(X, y, epochs=3, batch_size=10, lr=0.5, seed=1, progress=False, callback=mon)
+    assert mon.epochs == [3, 4, 5, 6] and [f[0] for f in mon.frames] == [3, 5, 6]
+    assert mon.earlier["cost"] == first["cost"] and mon.as_dict()["start_epoch"] == 3
+    if plots.have_matplotlib():
+        plots.plot_costs(mon, tmp_path / "cost.png")
+        plots.plot_grad_norms(mon, tmp_path / "grad_norms.png")
+    with pytest.raises(ValueError, match="start_epoch"):
+        plots.TrainingMonitor(net, X, y, start_epoch=-1)
+    with pytest.raises(ValueError, match="earlier must hold start_epoch=2"):
+        plots.TrainingMonitor(net, X, y, start_epoch=2, earlier=first)
+
+
 # -- the benchmark figure of a --quick run is readable --------------------------------------------
 def quick_payload():
     """bench.json's shape for a --quick run: one batch size per network, many series."""
