@@ -139,16 +139,20 @@ def test_ctrl_c_saves_the_last_completed_epoch_and_resume_finishes_exactly(tmp_p
     _interrupt_in_epoch(monkeypatch, epoch=3, after_batches=0)  # Ctrl-C in the 4th epoch
     assert cli.main(["train", "--quiet", "--epochs", "5", "--seed", "3", "--out", str(run)]) == 130
     err = capsys.readouterr().err
-    assert "saved the network after epoch 3 of 5" in err and "--epochs 2" in err, err
-    meta = checkpoint.read_metadata(run / "weights.npz")["user"]
+    assert err.count("\n") == 1 and "Traceback" not in err, err  # one line
+    assert "after epoch 3 of 5: saved that network to" in err and "--epochs 2" in err, err
+    assert not (run / "weights.npz").exists()  # an interrupted run never writes weights.npz
+    meta = checkpoint.read_metadata(run / "interrupted.npz")["user"]
     assert meta["interrupted"] is True and meta["epochs_done"] == 3 and len(meta["history"]["cost"]) == 3
     monkeypatch.undo()
-    resume = err.split("To finish the run:")[1].split()[2:]  # the printed command, after "portable-bp train"
-    assert cli.main(["train", "--quiet", *resume]) == 0
+    resume = err.split("to finish the run:")[1].split()[2:]  # the printed command, after "portable-bp train"
+    assert resume[:2] == ["--resume", str(run / "interrupted.npz")]
+    assert cli.main(["train", "--quiet", *resume]) == 0  # --out defaults to the checkpoint's directory
     assert params_bytes(run / "weights.npz") == params_bytes(straight / "weights.npz")
     a = json.loads((straight / "metrics.json").read_text())
     b = json.loads((run / "metrics.json").read_text())
     assert b["history"] == a["history"] and b["epochs_done"] == 5
+    assert b["monitor"]["epochs"] == [3, 4, 5]  # the epochs continue the checkpoint's
 
 
 def test_ctrl_c_in_the_first_epoch_keeps_an_earlier_checkpoint(tmp_path, monkeypatch, capsys):
@@ -156,5 +160,18 @@ def test_ctrl_c_in_the_first_epoch_keeps_an_earlier_checkpoint(tmp_path, monkeyp
     before = (tmp_path / "weights.npz").read_bytes()
     _interrupt_in_epoch(monkeypatch, epoch=0, after_batches=0)
     assert train("--out", tmp_path) == 130
-    assert "nothing saved" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "before the first epoch ended" in err and "is as it was" in err, err
     assert (tmp_path / "weights.npz").read_bytes() == before
+
+
+def test_ctrl_c_after_epochs_never_overwrites_an_earlier_checkpoint(tmp_path, monkeypatch, capsys):
+    """An earlier run's weights.npz (and metrics.json) stay; the interrupted run's epochs go beside them."""
+    assert train("--out", tmp_path) == 0
+    before = {name: (tmp_path / name).read_bytes() for name in ("weights.npz", "metrics.json")}
+    _interrupt_in_epoch(monkeypatch, epoch=1, after_batches=0)
+    assert cli.main(["train", "--quiet", "--epochs", "4", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "after epoch 1 of 4" in err and "the earlier weights.npz beside it is untouched" in err, err
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert checkpoint.read_metadata(tmp_path / "interrupted.npz")["user"]["epochs_done"] == 1

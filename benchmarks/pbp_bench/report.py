@@ -264,64 +264,171 @@ PEER_STYLES = {"handwritten": "D", "notebook-stacked": "P", "torch-autograd": "X
 
 
 def plot(payload, path, op="step"):
-    """Log-log step time vs batch size: one panel per network and dtype, a line per backend/kernel."""
-    import matplotlib
+    """Write :func:`figure` to ``path`` (PNG)."""
+    fig = figure(payload, op)
+    fig.savefig(path, dpi=110)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
+def _series(payload, op):
+    """``(portable_bp series, peer series, nets, dtypes)``: the measured rows grouped by
+    (backend, kernel) and by peer, in a fixed order (backends as in COLORS, kernels as in STYLES)."""
     res = payload["results"]
     nets = []
     for r in res["portable_bp"] + res["peers"]:
         if tuple(r["sizes"]) not in nets:
             nets.append(tuple(r["sizes"]))
-    dtypes = sorted({r["dtype"] for r in res["portable_bp"]}) or ["float64"]
-    fig, axes = plt.subplots(len(dtypes), len(nets), figsize=(4.2 * len(nets) + 2.6, 3.6 * len(dtypes)),
-                             squeeze=False)
+    dtypes = sorted({r["dtype"] for r in res["portable_bp"] + res["peers"]}) or ["float64"]
+    rank = lambda name, table: list(table).index(name) if name in table else len(table)
+    ours = {}
+    for r in res["portable_bp"]:
+        if r.get("op") == op and "skipped" not in r:
+            ours.setdefault((r["backend"], r["kernel"]), []).append(r)
+    ours = dict(sorted(ours.items(), key=lambda kv: (rank(kv[0][0], COLORS), kv[0][0], rank(kv[0][1], STYLES))))
+    peers = {}
+    for r in res["peers"]:
+        if r.get("op", "step") == op and "skipped" not in r:
+            peers.setdefault(r["peer"], []).append(r)
+    peers = dict(sorted(peers.items(), key=lambda kv: rank(kv[0], PEER_STYLES)))
+    return ours, peers, nets, dtypes
+
+
+def _title(payload, op, what):
+    meta = payload["machine"]
+    where = meta["cpu"] + (f", {meta['gpu']}" if meta.get("gpu") else "")
+    return f"portable_bp {op} time per call {what}\n{where} ({meta['mode']}); bars: min–max of the repeats"
+
+
+def figure(payload, op="step"):
+    """The benchmark figure, a matplotlib Figure (Agg canvas, no pyplot state).
+
+    With several batch sizes per network: log-log time against batch size, a line per backend/kernel
+    and peer (in a panel of one batch size, each shifted a little along x, :data:`DODGE`, so the points
+    do not hide each other),
+    one panel per network and dtype, the legend outside on the right. When every network
+    was measured at ONE batch size (``--quick``), a line plot would stack every series on one x:
+    each panel is then a dot plot instead, one row per series (named on the left), time on x.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ours, peers, nets, dtypes = _series(payload, "step" if op == "step" else op)
+    rows = payload["results"]["portable_bp"] + payload["results"]["peers"]
+    batch_sizes = {net: sorted({r["n"] for r in rows if tuple(r["sizes"]) == net}) for net in nets}
+    single = all(len(ns) <= 1 for ns in batch_sizes.values())
+    n_series = len(ours) + len(peers)
+    if single:
+        size = (3.4 * len(nets) + 2.4, (0.24 * n_series + 1.2) * len(dtypes) + 1.0)
+    else:
+        size = (4.4 * len(nets) + 3.2, 3.8 * len(dtypes) + 1.0)
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(dtypes), len(nets), squeeze=False, sharey=single)
+    draw = _dot_panel if single else _line_panel
     handles = {}
     for i, dtype in enumerate(dtypes):
         for j, sizes in enumerate(nets):
             ax = axes[i][j]
-            series = {}
-            for r in res["portable_bp"]:
-                if tuple(r["sizes"]) == sizes and r["dtype"] == dtype and r.get("op") == op and "skipped" not in r:
-                    series.setdefault((r["backend"], r["kernel"]), []).append(r)
-            for (backend, kernel), rs in series.items():
-                rs.sort(key=lambda r: r["n"])
-                marker, ls = STYLES.get(kernel, ("o", "-"))
-                x = [r["n"] for r in rs]
-                y = [r["median_s"] for r in rs]
-                err = [[r["median_s"] - r["min_s"] for r in rs], [r["max_s"] - r["median_s"] for r in rs]]
-                hdl = ax.errorbar(x, y, yerr=err, marker=marker, ls=ls, color=COLORS.get(backend, "k"),
-                                  ms=5, lw=1.3, capsize=2)
-                handles.setdefault(f"{backend} / {kernel}", hdl)
-            peers = {}
-            for r in res["peers"]:
-                if tuple(r["sizes"]) == sizes and r["dtype"] == dtype and "skipped" not in r:
-                    peers.setdefault(r["peer"], []).append(r)
-            for name, rs in peers.items():
-                rs.sort(key=lambda r: r["n"])
-                hdl, = ax.plot([r["n"] for r in rs], [r["median_s"] for r in rs], marker=PEER_STYLES.get(name, "x"),
-                               ls=(0, (1, 3)), color="0.35", ms=7, mfc="none", lw=1)
-                handles.setdefault(f"peer: {name}", hdl)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ns = sorted({r["n"] for r in res["portable_bp"] + res["peers"] if tuple(r["sizes"]) == sizes})
-            if ns:  # tick exactly the batch sizes measured, in plain numbers
-                ax.set_xticks(ns, [str(n) for n in ns])
-                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-                ax.set_xlim(ns[0] / 1.6, ns[-1] * 1.6)
-            ax.set_title(f"[{','.join(map(str, sizes))}]  {dtype}", fontsize=10)
-            ax.grid(True, which="both", alpha=0.3)
+            draw(ax, _pick(ours, sizes, dtype), _pick(peers, sizes, dtype), list(ours) + list(peers), handles)
+            ns = batch_sizes[sizes]
+            shown = f", N = {ns[0]}" if single and ns else ""
+            ax.set_title(f"[{','.join(map(str, sizes))}]  {dtype}{shown}", fontsize=10)
             if i == len(dtypes) - 1:
-                ax.set_xlabel("batch size N")
-            if j == 0:
+                ax.set_xlabel(f"{op} time per call (s)" if single else "batch size N")
+            if j == 0 and not single:
                 ax.set_ylabel(f"{op} time per call (s)")
-    meta = payload["machine"]
-    fig.suptitle(f"portable_bp {op} time vs batch size — {meta['cpu']}"
-                 f"{', ' + meta['gpu'] if meta.get('gpu') else ''} ({meta['mode']}); bars: min–max", fontsize=11)
-    fig.legend(list(handles.values()), list(handles.keys()), loc="center right", fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1 - 2.4 / fig.get_figwidth(), 0.95))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+            if single and j > 0:
+                ax.tick_params(labelleft=False)
+    if single:
+        fig.suptitle(_title(payload, op, "at one batch size (a --quick run)"), fontsize=10)
+    else:
+        fig.suptitle(_title(payload, op, "against batch size"), fontsize=10)
+        fig.legend(list(handles.values()), list(handles.keys()), loc="outside right center", fontsize=8,
+                   frameon=False)
+    return fig
+
+
+def _pick(series, sizes, dtype):
+    """The rows of each series measured on network ``sizes`` in ``dtype``."""
+    return {k: [r for r in rs if tuple(r["sizes"]) == sizes and r["dtype"] == dtype] for k, rs in series.items()}
+
+
+def _label(key):
+    return f"{key[0]} / {key[1]}" if isinstance(key, tuple) else f"peer: {key}"
+
+
+def _style(key):
+    """(colour, marker, line style, filled) of a series."""
+    if isinstance(key, tuple):
+        marker, ls = STYLES.get(key[1], ("o", "-"))
+        return COLORS.get(key[0], "k"), marker, ls, True
+    return "0.35", PEER_STYLES.get(key, "x"), (0, (1, 3)), False
+
+
+#: in a line-plot panel measured at one batch size only, each series is drawn shifted along the (log)
+#: batch-size axis by this factor per place in the legend, so the points stand side by side, not on top
+DODGE = 1.04
+
+
+def _log_ticks(axis):
+    """Few, non-overlapping labels on a log axis of times: 1, 2 and 5 × 10^k when it spans under two
+    decades (matplotlib would label crowded minor ticks), powers of ten (at most 6) otherwise; the
+    minor ticks only as grid lines."""
+    import matplotlib.ticker as ticker
+
+    lo, hi = sorted(axis.get_view_interval())
+    narrow = lo > 0 and hi / lo < 100
+    axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=6))
+    axis.set_major_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False))
+    axis.set_minor_locator(ticker.LogLocator(subs="auto", numticks=12))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _line_panel(ax, ours, peers, order, handles):
+    import matplotlib.ticker
+
+    ns = {r["n"] for rs in list(ours.values()) + list(peers.values()) for r in rs}
+    dodge = DODGE if len(ns) == 1 else 1.0
+    for k, key in enumerate(order):
+        rs = sorted((ours.get(key) or peers.get(key) or []), key=lambda r: r["n"])
+        if not rs:
+            continue
+        color, marker, ls, filled = _style(key)
+        shift = dodge ** (k - (len(order) - 1) / 2)
+        x, y = [r["n"] * shift for r in rs], [r["median_s"] for r in rs]
+        if filled:
+            err = [[r["median_s"] - r["min_s"] for r in rs], [r["max_s"] - r["median_s"] for r in rs]]
+            hdl = ax.errorbar(x, y, yerr=err, marker=marker, ls=ls, color=color, ms=5, lw=1.3, capsize=2)
+        else:
+            hdl, = ax.plot(x, y, marker=marker, ls=ls, color=color, ms=7, mfc="none", lw=1)
+        handles.setdefault(_label(key), hdl)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _log_ticks(ax.yaxis)
+    if ns:  # tick the batch sizes measured, in plain numbers (at most 6 labelled)
+        ns = sorted(ns)
+        ticks = ns if len(ns) <= 6 else ns[:: -(-len(ns) // 6)]
+        ax.set_xticks(ticks, [str(n) for n in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        spread = dodge ** (len(order) / 2) if len(ns) == 1 else 1.0
+        ax.set_xlim(ns[0] / spread / 1.3, ns[-1] * spread * 1.3)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
+
+
+def _dot_panel(ax, ours, peers, order, handles):
+    for row, key in enumerate(order):
+        rs = ours.get(key) or peers.get(key) or []
+        if not rs:
+            continue
+        r = min(rs, key=lambda r: r["n"])
+        color, marker, _, filled = _style(key)
+        ax.errorbar([r["median_s"]], [row], xerr=[[r["median_s"] - r["min_s"]], [r["max_s"] - r["median_s"]]],
+                    marker=marker, ls="none", color=color, ms=6 if filled else 7, mfc=color if filled else "none",
+                    capsize=2, lw=1.2)
+    ax.set_yticks(range(len(order)), [_label(k) for k in order], fontsize=8)
+    ax.set_ylim(len(order) - 0.5, -0.5)  # the first series on top
+    ax.set_xscale("log")
+    _log_ticks(ax.xaxis)
+    ax.grid(True, axis="x", which="major", alpha=0.3)
+    ax.grid(True, axis="y", alpha=0.15)

@@ -15,7 +15,9 @@ Two halves:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 
 import numpy as np
 
@@ -60,9 +62,25 @@ def _figure(figsize, layout="constrained"):
 
 
 def _save(fig, path, dpi=100):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with _atomic(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=os.path.splitext(path)[1][1:] or None)
     return path
+
+
+@contextlib.contextmanager
+def _atomic(path):
+    """A temporary name beside ``path`` (same extension) to write to; renamed over ``path`` when the
+    block succeeds, removed when it fails or is interrupted: a figure is never left half-written."""
+    directory, base = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp{os.path.splitext(base)[1]}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _color(k):
@@ -104,14 +122,27 @@ class TrainingMonitor:
     for up to ``frame_samples`` training samples every ``frame_every`` epochs (and at
     ``total_epochs``, when given) for :func:`animate_hidden`.
 
+    A resumed run: ``start_epoch`` is the number of epochs the network was trained before (its first
+    entry is that epoch, and the epochs continue from there; ``total_epochs`` counts from 0), and
+    ``earlier`` the history of those epochs (``{"cost": [...], "accuracy": [...]}``, as ``fit``
+    returns it), drawn before them by :func:`plot_costs`.
+
     >>> mon = TrainingMonitor(net, X_train, y_train, X_test, y_test, frames=True)
     >>> net.fit(X_train, y_train, epochs=30, batch_size=10, lr=0.5, callback=mon)
     """
 
     def __init__(self, net, X_train, Y_train, X_test=None, Y_test=None, *, frames=False, frame_every=1,
-                 frame_samples=1000, grad_samples=256, total_epochs=None):
+                 frame_samples=1000, grad_samples=256, total_epochs=None, start_epoch=0, earlier=None):
         if isinstance(frame_every, bool) or not isinstance(frame_every, (int, np.integer)) or frame_every < 1:
             raise ValueError(f"frame_every must be a positive integer (epochs between frames); got {frame_every!r}")
+        if isinstance(start_epoch, bool) or not isinstance(start_epoch, (int, np.integer)) or start_epoch < 0:
+            raise ValueError(f"start_epoch must be a non-negative integer (epochs trained before); got {start_epoch!r}")
+        self.start_epoch = int(start_epoch)
+        earlier = {k: [float(v) for v in vs] for k, vs in (earlier or {}).items()}
+        if earlier and any(len(vs) != self.start_epoch for vs in earlier.values()):
+            raise ValueError(f"earlier must hold start_epoch={self.start_epoch} values per key, one per epoch; got "
+                             f"{ {k: len(vs) for k, vs in earlier.items()} }")
+        self.earlier = earlier
         if frames and net.n_layers < 2:
             raise ValueError(f"the animation shows the last hidden layer, and {net.sizes} has no hidden layer")
         self.frame_every, self.total_epochs, self.want_frames = int(frame_every), total_epochs, bool(frames)
@@ -134,7 +165,7 @@ class TrainingMonitor:
         self._record(net, history)
 
     def _record(self, net, history):
-        epoch = len(self.epochs)
+        epoch = self.start_epoch + len(self.epochs)
         self.epochs.append(epoch)
         if history is None:
             train = net.evaluate(self._X, self._Y)
@@ -156,7 +187,7 @@ class TrainingMonitor:
             self.grad_norm_w[l].append(float(np.linalg.norm(_backend.to_numpy(gw))) / m)
             self.grad_norm_b[l].append(float("nan") if gb is None else float(np.linalg.norm(_backend.to_numpy(gb))) / m)
         last = self.total_epochs is not None and epoch == self.total_epochs
-        if self.want_frames and (epoch % self.frame_every == 0 or last):
+        if self.want_frames and ((epoch - self.start_epoch) % self.frame_every == 0 or last):
             hidden = net.forward(self._Xf)[1][-2]  # activations[-2] = a^{L-1}, the last hidden layer
             self.frames.append((epoch, cost, acc, _backend.to_numpy(hidden).astype(np.float32)))
 
@@ -164,6 +195,8 @@ class TrainingMonitor:
         """The recorded curves as plain lists (for metrics.json)."""
         out = {"epochs": self.epochs, "train_cost": self.train_cost, "grad_norm_w": self.grad_norm_w,
                "grad_norm_b": self.grad_norm_b, "grad_probe_samples": int(self._Xg.shape[0])}
+        if self.start_epoch:
+            out["start_epoch"] = self.start_epoch
         if self._test is not None:
             out["test_cost"] = self.test_cost
         if self.classifier:
@@ -174,33 +207,52 @@ class TrainingMonitor:
 
 
 # -- static figures -------------------------------------------------------------------------------
+def _earlier(ax, monitor, key):
+    """A resumed run: the checkpoint's per-epoch ``key`` (epochs 1 … start) in a lighter line, and a
+    dotted line where this run resumed. Returns the values drawn."""
+    start, values = monitor.start_epoch, monitor.earlier.get(key, [])
+    if values:
+        ax.plot(range(1, start + 1), values, "-", lw=1.2, color=_color(0), alpha=0.45,
+                label="train (before resuming)")
+    if start:
+        ax.axvline(start, color="0.4", ls=":", lw=1, label=f"resumed after epoch {start}")
+    return values
+
+
+def _epoch_label(monitor):
+    return "epoch (0 = before training)" if not monitor.start_epoch else "epoch"
+
+
 def plot_costs(monitor, path, title=None):
-    """Mean cost per epoch on the training and test sets (log scale) and, for a classifier, accuracy."""
+    """Mean cost per epoch on the training and test sets (log scale) and, for a classifier, accuracy.
+    After a resume, the epochs continue the checkpoint's, and its earlier training curve is drawn too."""
     two = monitor.classifier
     fig = _figure((10, 4.2) if two else (6, 4.2))
     axes = fig.subplots(1, 2) if two else [fig.subplots()]
     ax = axes[0]
+    earlier = _earlier(ax, monitor, "cost")
     ax.plot(monitor.epochs, monitor.train_cost, "-o", ms=3, label="train", color=_color(0))
     if monitor.test_cost:
         ax.plot(monitor.epochs, monitor.test_cost, "-s", ms=3, label="test (held out)", color=_color(1))
-    if min(monitor.train_cost + monitor.test_cost) > 0:
+    if min(monitor.train_cost + monitor.test_cost + earlier) > 0:
         ax.set_yscale("log")
-    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_xlabel(_epoch_label(monitor))
     ax.set_ylabel(f"mean cost C ({monitor.loss})")
     ax.set_title("Cost per epoch")
     ax.grid(True, alpha=0.3)
     ax.legend()
     if two:
         ax = axes[1]
+        earlier = _earlier(ax, monitor, "accuracy")
         ax.plot(monitor.epochs, monitor.train_accuracy, "-o", ms=3, label="train", color=_color(0))
         if monitor.test_accuracy:
             ax.plot(monitor.epochs, monitor.test_accuracy, "-s", ms=3, label="test (held out)", color=_color(1))
             ax.set_title(f"Accuracy per epoch (final test: {monitor.test_accuracy[-1]:.1%})")
         else:
             ax.set_title("Accuracy per epoch")
-        ax.set_xlabel("epoch (0 = before training)")
+        ax.set_xlabel(_epoch_label(monitor))
         ax.set_ylabel("accuracy")
-        ax.set_ylim(min(0.5, *monitor.train_accuracy, *(monitor.test_accuracy or [1])) - 0.02, 1.01)
+        ax.set_ylim(min(0.5, *monitor.train_accuracy, *(monitor.test_accuracy or [1]), *earlier) - 0.02, 1.01)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right")
     if title:
@@ -222,7 +274,9 @@ def plot_grad_norms(monitor, path, title=None):
     values = np.array([v for row in monitor.grad_norm_w + monitor.grad_norm_b for v in row], dtype=float)
     if np.all(values[np.isfinite(values)] > 0):
         ax.set_yscale("log")
-    ax.set_xlabel("epoch (0 = before training)")
+    if monitor.start_epoch:
+        ax.axvline(monitor.start_epoch, color="0.4", ls=":", lw=1, label=f"resumed after epoch {monitor.start_epoch}")
+    ax.set_xlabel(_epoch_label(monitor))
     ax.set_ylabel(f"norm of the mean gradient (probe batch of {monitor._Xg.shape[0]})")
     ax.set_title(title or "Gradient norm per layer (BP3, BP4)")
     ax.grid(True, alpha=0.3)
@@ -371,7 +425,7 @@ def animate_hidden(monitor, path, fps=4, dims=2, title=None, dpi=80, hold_second
     heading = title or f"Last hidden layer ({n_units} units) of {monitor.sizes}"
     writer = PillowWriter(fps=fps)
     order = list(range(len(coords))) + [len(coords) - 1] * max(0, int(round(hold_seconds * fps)))
-    with writer.saving(fig, path, dpi=dpi):
+    with _atomic(path) as tmp, writer.saving(fig, tmp, dpi=dpi):
         for i in order:
             c = coords[i]
             for m, line in artists:
@@ -390,22 +444,29 @@ def animate_hidden(monitor, path, fps=4, dims=2, title=None, dpi=80, hold_second
 
 # -- everything for a run -------------------------------------------------------------------------
 def write_run_figures(out_dir, net, monitor, X_train, Y_train, X_test=None, Y_test=None, *, animate=False,
-                      fps=4, dataset=None):
+                      fps=4, dataset=None, on_written=None):
     """cost.png, grad_norms.png, decision_regions.png (2-D inputs) and hidden.gif (``animate``) in out_dir.
 
-    Returns the list of paths written. Raises ImportError (with the install command) without matplotlib.
+    Each file is written whole or not at all (a temporary file renamed into place), and
+    ``on_written(path)``, when given, is called after each. Returns the list of paths written.
+    Raises ImportError (with the install command) without matplotlib.
     """
     require_matplotlib()
     name = f" on {dataset}" if dataset else ""
-    written = [
-        plot_costs(monitor, os.path.join(out_dir, "cost.png"), title=f"{net.sizes}, {net.activation}/"
-                   f"{net.output_activation}, {net.loss}{name}"),
-        plot_grad_norms(monitor, os.path.join(out_dir, "grad_norms.png"),
-                        title=f"Gradient norm per layer — {net.sizes}{name}"),
+    jobs = [
+        lambda: plot_costs(monitor, os.path.join(out_dir, "cost.png"), title=f"{net.sizes}, {net.activation}/"
+                           f"{net.output_activation}, {net.loss}{name}"),
+        lambda: plot_grad_norms(monitor, os.path.join(out_dir, "grad_norms.png"),
+                                title=f"Gradient norm per layer — {net.sizes}{name}"),
     ]
     if net.sizes[0] == 2:
-        written.append(plot_decision_regions(net, X_train, Y_train, os.path.join(out_dir, "decision_regions.png"),
-                                             X_test, Y_test))
+        jobs.append(lambda: plot_decision_regions(net, X_train, Y_train, os.path.join(out_dir, "decision_regions.png"),
+                                                  X_test, Y_test))
     if animate:
-        written.append(animate_hidden(monitor, os.path.join(out_dir, "hidden.gif"), fps=fps))
+        jobs.append(lambda: animate_hidden(monitor, os.path.join(out_dir, "hidden.gif"), fps=fps))
+    written = []
+    for job in jobs:
+        written.append(job())
+        if on_written is not None:
+            on_written(written[-1])
     return written
