@@ -248,7 +248,7 @@ def test_object_arrays_ragged_and_foreign():
 # -- any kind of array-like: the ndarray's result or a ValueError/TypeError --------------------------
 KINDS = ["list", "matrix", "masked", "masked_some", "object", "huge", "tiny", "int64_extremes", "float32"]
 KINDS += ["sparse"] if importlib.util.find_spec("scipy") else []
-KINDS += ["pandas", "pandas_na"] if importlib.util.find_spec("pandas") else []  # not in the test extra
+KINDS += ["pandas", "pandas_na"] if importlib.util.find_spec("pandas") else []  # the test extra installs pandas
 
 
 @st.composite
