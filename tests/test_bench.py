@@ -170,7 +170,7 @@ def test_portable_bp_bench_passes_everything_to_the_checkouts_harness(capsys):
 
 def test_portable_bp_bench_without_a_checkout_says_where_the_harness_is(monkeypatch, capsys):
     """A wheel install has no benchmarks/: one line saying where the harness lives, exit code 2."""
-    monkeypatch.setattr(cli, "_bench_folder", lambda: None)
+    monkeypatch.setattr(cli._bench, "_bench_folder", lambda: None)  # where bench looks it up
     assert cli.main(["bench", "--quick"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "benchmarks/" in err and "git clone" in err and "python benchmarks/run.py" in err

@@ -53,9 +53,9 @@ def test_ctrl_c_before_the_first_epoch_ends(where, earlier_run, monkeypatch, cap
     before = files(earlier_run)
     capsys.readouterr()
     if where == "dataset":
-        monkeypatch.setattr(cli, "load_dataset", interrupt)
+        monkeypatch.setattr(cli._train, "load_dataset", interrupt)  # where train looks it up
     elif where == "network":  # building the network (JAX compiles here)
-        monkeypatch.setattr(cli, "MLP", interrupt)
+        monkeypatch.setattr(cli._train, "MLP", interrupt)
     elif where == "monitor":  # the untrained network's cost and gradients, epoch 0 of the figures
         monkeypatch.setattr(plots.TrainingMonitor, "__init__", interrupt)
     else:

@@ -1,0 +1,48 @@
+"""The ``portable-bp`` command: ``train`` a network, ``check`` that every backend agrees, ``bench``.
+
+The command is a package with one job per module: ``_parser`` (arguments, recipes, defaults), ``_datasets``
+(the train/test splits), ``_train`` (the ``train`` command), ``_interrupts`` (Ctrl-C during ``train``),
+``_resume`` (``--resume``'s checkpoint metadata), ``_figures`` (figures, stale-figure removal), ``_check``
+(the ``check`` command) and ``_bench`` (the ``bench`` entry point); :func:`main` dispatches to them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._bench import BENCH_MISSING, _bench_folder, bench
+from ._check import TOLERANCE, check, check_network
+from ._datasets import SPLITS, TEST_SETS, load_dataset
+from ._figures import FIGURES
+from ._interrupts import INTERRUPTED
+from ._parser import DEFAULT_ACTIVATION, DEFAULT_LAYERS, DEFAULT_LR, RECIPES, build_parser
+from ._resume import _resume_state, _Resumed
+from ._train import _train_command, train
+
+__all__ = ["BENCH_MISSING", "DEFAULT_ACTIVATION", "DEFAULT_LAYERS", "DEFAULT_LR", "FIGURES", "INTERRUPTED", "RECIPES",
+           "SPLITS", "TEST_SETS", "TOLERANCE", "build_parser", "check", "check_network", "load_dataset", "main",
+           "train", "_Resumed", "_bench_folder", "_resume_state"]
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "recipe", None):  # parse again with the recipe's values as the defaults
+        parser = build_parser(args.recipe)
+        args = parser.parse_args(argv)
+    if args.command == "train" and args.resume and (args.recipe or args.layers or args.activation
+                                                    or args.output_activation or args.loss):
+        parser.error("--resume takes the architecture from the checkpoint: drop --recipe, --layers, --activation, "
+                     "--output-activation and --loss")
+    try:
+        if args.command == "train":
+            return _train_command(args)
+        if args.command == "bench":
+            return bench(args.bench_args)
+        return check(args)
+    except (ValueError, TypeError, OSError, ImportError, FloatingPointError) as exc:
+        print(f"portable-bp {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # check, bench (train handles its own, see _train_command)
+        print(f"portable-bp {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
