@@ -1,0 +1,55 @@
+"""Pickling a fitted estimator: its network as NumPy parameters and optimizer state, with a picklable
+name for its device, rebuilt on its backend (on that device where this machine has it)."""
+
+from __future__ import annotations
+
+from .. import _backend, optim
+from ..mlp import MLP
+from ._solvers import _optimizer_from_config
+
+
+def _device_token(backend, device):
+    """A picklable name for the network's device, from which ``MLP(device=...)`` finds it again."""
+    if device is None:
+        return None
+    if backend == "jax":
+        return getattr(device, "platform", None)
+    if backend == "cupy":
+        return int(getattr(device, "id", device))
+    if backend == "torch":
+        return str(device)
+    return None
+
+
+def _net_state(net):
+    """The network ``net`` as a picklable dict."""
+    opt = net.optimizer
+    return dict(
+        params=net.params_numpy(), activation=net.activation, output_activation=net.output_activation,
+        loss=net.loss, backend=net.backend, dtype=net.dtype_name, kernel=net.kernel,
+        device=_device_token(net.backend, net.device),
+        optimizer=None if opt is None else opt.config(),
+        optimizer_state=None if opt is None else optim.tree_map(_backend.to_numpy, list(net.optimizer_state)))
+
+
+def _net_from_state(saved, dropout):
+    """The network again from :func:`_net_state`'s dict; ``dropout`` the estimator's when the network
+    was built with it, else None."""
+    weights, biases = saved["params"]
+    kwargs = dict(activation=saved["activation"], output_activation=saved["output_activation"], loss=saved["loss"],
+                  backend=saved["backend"], dtype=saved["dtype"], kernel=saved["kernel"])
+    if dropout is not None:
+        kwargs["dropout"] = dropout
+    try:
+        net = MLP.from_params(weights, biases, device=saved["device"], **kwargs)
+    except ValueError:  # that device is not here (a GPU pickle read on a CPU machine): the default one
+        net = MLP.from_params(weights, biases, **kwargs)
+    if saved["optimizer"] is not None:
+        opt = _optimizer_from_config(saved["optimizer"])
+        to = lambda a: net.xp.asarray(a, dtype=net.dtype, device=net.device)
+        step, lr_scale, slots = saved["optimizer_state"]
+        fresh = opt.init(net.params)
+        net.optimizer = opt
+        net.optimizer_state = fresh._replace(step=to(step), lr_scale=to(lr_scale),
+                                             slots=tuple(optim.tree_map(to, list(slots))))
+    return net

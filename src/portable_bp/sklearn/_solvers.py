@@ -1,0 +1,207 @@
+"""scikit-learn's (solver, learning_rate) table: the optimizers (scikit-learn's momentum SGD among
+them), the end-of-epoch rules, the end of an epoch as a :class:`portable_bp.train.Callback`, and
+the stochastic fit that runs them through :meth:`portable_bp.MLP.fit`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from .. import optim, train
+from ._arrays import _take
+
+_STOCHASTIC = ("sgd", "adam")
+_SEED_MAX = np.iinfo(np.int32).max
+
+
+def _sklearn_sgd(lr, momentum, nesterov):
+    """scikit-learn's SGD with momentum, which keeps the *rate-scaled* velocity:
+    v ← μ v − η g;  p ← p + v  (nesterov: p ← p + μ v − η g).
+
+    At a constant η it equals torch's rule (``optim.momentum``: v ← μ v + g; p ← p − η v), which
+    is what ``learning_rate="constant"`` uses. When η changes (invscaling, adaptive) the two differ:
+    torch's applies the new η to the whole accumulated velocity, scikit-learn's only to new gradients.
+    """
+    lr = float(lr)
+    tree_map = optim.tree_map
+
+    def update(grads, state, params):
+        eta = lr * state.lr_scale
+        (v,) = state.slots
+        v = tree_map(lambda v, g: momentum * v - eta * g, v, grads)
+        d = tree_map(lambda v, g: momentum * v - eta * g, v, grads) if nesterov else v
+        new_params = tree_map(lambda p, d: p + d, params, d)
+        return new_params, optim.OptState(state.step + 1, state.lr_scale, (v,))
+
+    init = optim.momentum(lr).init  # step 0, scale 1, one zero slot shaped like the parameters
+    return optim.Optimizer("sklearn_sgd", lr, {"momentum": float(momentum), "nesterov": bool(nesterov)}, init,
+                           update)
+
+
+def _optimizer_from_config(cfg):
+    if cfg["name"] == "sklearn_sgd":
+        return _sklearn_sgd(cfg["lr"], cfg["momentum"], cfg["nesterov"])
+    return optim.from_config(cfg)
+
+
+def _adam(est):
+    return optim.adam(est.learning_rate_init, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
+
+
+def _constant_sgd(est):
+    if est.momentum == 0:
+        return optim.sgd(est.learning_rate_init)
+    if est.momentum < 1:  # torch's rule; equal to scikit-learn's at a constant rate
+        return optim.momentum(est.learning_rate_init, beta=est.momentum, nesterov=bool(est.nesterovs_momentum))
+    return _sklearn_sgd(est.learning_rate_init, est.momentum, est.nesterovs_momentum)
+
+
+def _scheduled_sgd(est):
+    return _sklearn_sgd(est.learning_rate_init, est.momentum, est.nesterovs_momentum)
+
+
+def _invscaling(est, lr):
+    """After every epoch η = learning_rate_init / (t_ + 1)^power_t, t_ counting the samples seen
+    (scikit-learn's SGDOptimizer.iteration_ends; the first epoch runs at learning_rate_init)."""
+    return est.learning_rate_init / (est.t_ + 1) ** est.power_t
+
+
+def _divide_by_5(est, lr):
+    """On a plateau (the loss, or validation score, has not improved by tol for more than
+    n_iter_no_change epochs) η ← η / 5, and training stops once η is at most 1e-6."""
+    return lr / 5.0 if lr > 1e-6 else None
+
+
+class _Rule(NamedTuple):
+    optimizer: Callable  # estimator -> portable_bp.optim optimizer
+    at_epoch_end: Callable | None  # (estimator, lr) -> the next epoch's lr
+    on_plateau: Callable | None  # (estimator, lr) -> a smaller lr, or None: stop
+
+
+#: (solver, learning_rate) -> the optimizer and the end-of-epoch rules. Adam ignores learning_rate
+#: (as in scikit-learn); a plateau without an ``on_plateau`` rule ends the training.
+_RULES = {
+    ("adam", "constant"): _Rule(_adam, None, None),
+    ("sgd", "constant"): _Rule(_constant_sgd, None, None),
+    ("sgd", "invscaling"): _Rule(_scheduled_sgd, _invscaling, None),
+    ("sgd", "adaptive"): _Rule(_scheduled_sgd, None, _divide_by_5),
+}
+
+
+class _EpochEnd(train.Callback):
+    """scikit-learn's end of an iteration, after every epoch of ``MLP.fit``: loss_curve_, n_iter_, t_;
+    the no-improvement count on the training loss (or on the validation score with early stopping,
+    keeping the best parameters); the learning-rate rule; the stop."""
+
+    def __init__(self, est, rule, n_samples, penalty, val):
+        self.est, self.rule, self.n_samples, self.penalty, self.val = est, rule, n_samples, penalty, val
+        self.stopped = False
+
+    def on_train_begin(self, training):
+        self.training = training
+
+    def _set_lr(self, lr):
+        self.training.scale_lr(lr / self.training.lr())
+
+    def on_epoch_end(self, epoch, logs):
+        est, training = self.est, self.training
+        loss = est._epoch_loss(logs["cost"], training.params, self.penalty)
+        est.n_iter_ += 1
+        est.t_ += self.n_samples
+        est.loss_ = loss
+        est.loss_curve_.append(loss)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
+        if self.val is None:
+            if loss > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            est.best_loss_ = min(est.best_loss_, loss)
+        else:
+            score = est._validation_score(training.params, *self.val)
+            est.validation_scores_.append(score)
+            if est.verbose:
+                print(f"Validation score: {score:f}")
+            if score < est.best_validation_score_ + est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                est._best_params = training.params  # arrays are never written in place: no copy
+        if self.rule.at_epoch_end is not None:
+            self._set_lr(self.rule.at_epoch_end(est, training.lr()))
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.val is not None else "Training loss"
+            msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+            lr = None if self.rule.on_plateau is None else self.rule.on_plateau(est, training.lr())
+            if lr is None:
+                if est.verbose:
+                    print(msg + " Stopping.")
+                training.stop = self.stopped = True
+            else:
+                if est.verbose:
+                    print(msg + f" Setting learning rate to {lr:f}")
+                self._set_lr(lr)
+                est._no_improvement_count = 0
+
+    def on_train_end(self, training, completed):
+        if completed and self.val is not None and self.est._best_params is not None:
+            training.params = self.est._best_params  # early stopping ends with the best validation score's
+
+
+def _fit_stochastic(est, X, Y, y_out, sw, incremental, rs):
+    """Adam or SGD for ``est`` (called by ``_BaseMLP._fit``, itself called by fit / partial_fit: the
+    warnings' stacklevel=4 names the user's line)."""
+    if est.early_stopping and incremental:
+        raise ValueError("partial_fit does not support early_stopping=True")
+    net, alpha = est.net_, float(est.alpha)
+    rule = _RULES[(est.solver, est.learning_rate if est.solver == "sgd" else "constant")]
+    opt = rule.optimizer(est)
+    # partial_fit continues its optimizer (as scikit-learn's); so does a warm-started fit with the
+    # same optimizer settings (scikit-learn's starts a new one: its issue #6091)
+    keep = net.optimizer is not None and (incremental or (est.warm_start
+                                                          and net.optimizer.config() == opt.config()))
+    val = None
+    if est.early_stopping:
+        stratify = Y if (is_classifier(est) and Y.shape[1] == 1) else None
+        train_idx, val_idx = train_test_split(np.arange(X.shape[0]), random_state=rs,
+                                              test_size=est.validation_fraction, stratify=stratify)
+        if val_idx.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                             "your dataset.")
+        val = (net.to_backend(_take(X, val_idx)), y_out[val_idx], None if sw is None else sw[val_idx])
+        X, Y = _take(X, train_idx), Y[train_idx]
+        sw = None if sw is None else sw[train_idx]
+    n = X.shape[0]
+    if est.batch_size == "auto":
+        batch_size = min(200, n)
+    else:
+        if est.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          stacklevel=4)
+        batch_size = int(np.clip(est.batch_size, 1, n))
+    mean_weight = 1.0 if sw is None else float(np.mean(sw))
+    penalty = 0.5 * alpha / batch_size  # the training cost's L2 term is penalty · Σ‖W‖²
+    callback = _EpochEnd(est, rule, n, penalty, val)
+    extra = {} if sw is None else {"sample_weight": sw}
+    est.n_iter_ = 0
+    try:
+        net.fit(X, Y, epochs=1 if incremental else int(est.max_iter), batch_size=batch_size,
+                optimizer=None if keep else opt, l2=alpha * n / (batch_size * mean_weight), callbacks=[callback],
+                shuffle=bool(est.shuffle), seed=int(rs.randint(_SEED_MAX)), progress=False, **extra)
+    except KeyboardInterrupt:
+        warnings.warn("Training interrupted by user.", stacklevel=4)
+    except train.DivergenceError as exc:
+        raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                         f"values and need to be preprocessed. ({exc})") from exc
+    if not incremental and not callback.stopped and est.n_iter_ == est.max_iter:
+        warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the optimization "
+                      "hasn't converged yet.", ConvergenceWarning, stacklevel=4)
