@@ -4,6 +4,7 @@
     nox -s "tests(backend='jax')"
     nox -s tests_gpu         # cupy, jax and torch (cuda) on an NVIDIA machine
     nox -s bench -- --help   # the benchmark harness (benchmarks/run.py)
+    nox -s fit_bench -- --quick  # benchmarks/fit_bench.py: fit against hand-written training loops
     nox -s tests_multidevice # fit(devices=...) on 4 virtual CPU devices (JAX)
     nox -s scaling -- --quick  # benchmarks/scaling.py: throughput against the device count
     nox -s props_deep        # property-based tests, hypothesis "deep" profile
@@ -83,3 +84,12 @@ def bench(session):
     """Benchmark harness, benchmarks/run.py (see benchmarks/README.md); arguments after -- go to it."""
     session.install("-e", ".[bench]", TORCH)
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def fit_bench(session):
+    """benchmarks/fit_bench.py, fit against hand-written training loops (benchmarks/README.md); arguments
+    after -- go to it, --out defaults to runs/fit-bench."""
+    session.install("-e", ".[bench]", TORCH)
+    args = session.posargs if "--out" in session.posargs else ["--out", "runs/fit-bench", *session.posargs]
+    session.run("python", "benchmarks/fit_bench.py", *args)
