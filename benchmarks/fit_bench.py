@@ -60,6 +60,7 @@ try:
 except ImportError:  # a fresh clone without an install: use its sources
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
 
+from pbp_bench import _csv  # noqa: E402
 from pbp_bench.report import machine_info, write_json  # noqa: E402
 from pbp_bench.timing import cpu_counters, measure_many, others_cpu, wait_until_idle  # noqa: E402
 
@@ -779,17 +780,6 @@ def _git_commit():
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def _csv(choices):
-    def parse(text):
-        items = [s.strip() for s in text.split(",") if s.strip()]
-        bad = [s for s in items if s not in choices]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {list(choices)}; got {text!r}")
-        return items
-
-    return parse
 
 
 def parse_args(argv=None):
