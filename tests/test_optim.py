@@ -192,6 +192,32 @@ def test_lr_scale_is_a_smaller_lr(backend, case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_prescale_and_descend_are_the_update(backend, case):
+    """The training step's pair: gradients multiplied by prescale(state) (folded into δ^L), then
+    descend — the same update, with a schedule and lr_scale changing every step. sgd folds its rate
+    (η_t g carried in, one pass per parameter); the others take the gradient as it is."""
+    xp, dtype = float64(backend)
+    params, grads = problem(seed=5)
+    sched = schedules.cosine(0.3, decay_steps=4, alpha=0.1)
+    opt = make(case, lr=sched)
+    descend = opt.descend or opt.update
+
+    def via_pair(g, state, p):
+        gain = opt.prescale(state)
+        return descend(optim.tree_map(lambda a: gain * a, g), state, p)
+
+    scale_at = lambda t: 1.0 / (t + 1)
+    want, _, _ = run(opt, xp, dtype, params, grads, scale_at=scale_at)
+    got, _, _ = run(opt, xp, dtype, params, grads, update=via_pair, scale_at=scale_at)
+    assert deviation(got, want) <= 1e-15
+    if case[0] == "sgd":
+        assert opt.descend is not None
+        assert float(_backend.to_numpy(opt.prescale(opt.init(on(xp, dtype, params))))) == pytest.approx(0.3)
+    else:
+        assert opt.descend is None and opt.prescale(None) == 1.0
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_init_and_float32(backend, case):
     xp = _backend.namespace(backend)
     dtype = _backend.resolve_dtype(xp, "float32", backend)

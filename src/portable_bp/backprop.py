@@ -130,12 +130,13 @@ def cost_per_sample(spec, zs, activations, Y):
 
 
 def sgd_step(spec, weights, biases, X, Y, lr):
-    """One mini-batch SGD step, network.py's rule: p ← p − η · (1/m) Σ_x ∇C_x. Returns new lists.
+    """One mini-batch SGD step, network.py's rule: p ← p − (η/m) Σ_x ∇C_x. Returns new lists.
 
-    The same arithmetic as ``optim.sgd`` on the batch-mean gradient (what ``fit`` runs), so
-    ``update`` and ``fit`` agree bit for bit.
+    η/m multiplies δ^L once (BP2–BP4 are linear in δ, so every gradient comes out scaled): one
+    pass per parameter. The same arithmetic as ``fit``'s sgd step, so ``update`` and ``fit`` agree
+    bit for bit.
     """
-    grads_w, grads_b = backprop(spec, weights, biases, X, Y, scale=1.0 / X.shape[0])  # (1/m) Σ_x ∇C_x
-    new_w = [W - lr * g for W, g in zip(weights, grads_w)]
-    new_b = [None if b is None else b - lr * g for b, g in zip(biases, grads_b)]
+    grads_w, grads_b = backprop(spec, weights, biases, X, Y, scale=lr * (1.0 / X.shape[0]))  # (η/m) Σ_x ∇C_x
+    new_w = [W - g for W, g in zip(weights, grads_w)]
+    new_b = [None if b is None else b - g for b, g in zip(biases, grads_b)]
     return new_w, new_b

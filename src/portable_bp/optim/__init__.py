@@ -13,8 +13,15 @@ an update is η_t = lr(step) (lr a float or a schedule, see ``schedules``) times
 
 exactly as torch.optim's SGD (dampening 0), Adam and AdamW compute them. ``step`` and
 ``lr_scale`` are 0-d arrays, so under ``jax.jit(opt.update)`` neither a schedule nor a changed
-``lr_scale`` compiles again. Only the array API standard is used, through the namespace of the
-arrays; nothing writes into an array.
+``lr_scale`` compiles again.
+
+The training step calls the pair ``opt.prescale(state)`` / ``opt.descend(grads, state, params)``
+instead of ``update``: it multiplies the gradient by ``prescale(state)`` where that costs one small
+multiplication (δ^L, since BP2–BP4 are linear in δ), and ``descend`` finishes the update. For sgd
+that is network.py's η/m folded into δ^L — p ← p − (η g), one pass per parameter instead of two;
+for the others ``prescale`` is 1 and ``descend`` is ``update``.
+
+Only the array API standard is used, through the namespace of the arrays; nothing writes into an array.
 """
 
 from __future__ import annotations
@@ -39,10 +46,18 @@ def tree_map(f, *trees):
     first = trees[0]
     if first is None:
         return None
-    if isinstance(first, (list, tuple)):
-        children = [tree_map(f, *c) for c in zip(*trees, strict=True)]
-        return type(first)(*children) if hasattr(first, "_fields") else type(first)(children)  # NamedTuples too
-    return f(*trees)
+    if not isinstance(first, _NODES):
+        return f(*trees)
+    # leaves are mapped here rather than by a call each: this runs every training step
+    children = [None if c[0] is None else tree_map(f, *c) if isinstance(c[0], _NODES) else f(*c)
+                for c in zip(*trees, strict=True)]
+    kind = type(first)
+    if kind is list:
+        return children
+    return kind(*children) if hasattr(first, "_fields") else kind(children)  # NamedTuples too
+
+
+_NODES = (list, tuple)
 
 
 def tree_leaves(tree):
@@ -66,6 +81,8 @@ class Optimizer(NamedTuple):
     hyper: dict
     init: Callable
     update: Callable
+    prescale: Callable = lambda state: 1.0  # the factor the caller may fold into the gradient ...
+    descend: Callable | None = None  # ... and the update of gradients that carry it (None: update)
 
     def config(self):
         """A JSON-able dict ``{"name": ..., "lr": float or schedule config, **hyper}``."""
@@ -122,15 +139,19 @@ def _rate(lr, state):
 
 
 def sgd(lr):
-    """Plain SGD: p ← p − η g."""
+    """Plain SGD: p ← p − η g. (The training step folds η into δ^L: ``prescale`` is η_t and
+    ``descend`` subtracts the gradient that already carries it.)"""
     lr = _check_lr(lr)
+    rate = lambda state: _rate(lr, state)
+
+    def descend(scaled, state, params):  # scaled = η_t g
+        return tree_map(lambda p, d: p - d, params, scaled), OptState(state.step + 1, state.lr_scale, ())
 
     def update(grads, state, params):
-        eta = _rate(lr, state)
-        new_params = tree_map(lambda p, g: p - eta * g, params, grads)
-        return new_params, state._replace(step=state.step + 1)
+        eta = rate(state)
+        return descend(tree_map(lambda g: eta * g, grads), state, params)
 
-    return Optimizer("sgd", lr, {}, lambda params: _init(params, 0), update)
+    return Optimizer("sgd", lr, {}, lambda params: _init(params, 0), update, rate, descend)
 
 
 def momentum(lr, beta=0.9, nesterov=False):

@@ -63,17 +63,23 @@ def make_step(spec, optimizer, l2, backend, dropout=None):
     With ``l2`` (network2.py's L2 regularisation, ``l2c`` = λ/n), the cost gains (λ/2n)·Σ‖W‖², so
     every weight gradient gains (λ/n)·W; biases are not regularised. ``dropout``: ((n_l, p_l), ...)
     for the hidden layers, the masks from the batch's draws.
+
+    The optimizer's ``prescale`` (sgd: η_t) is folded into the same δ^L multiplication as 1/m, as
+    network.py's η/m: BP2–BP4 being linear in δ, every gradient arrives scaled, and ``descend``
+    finishes the update (sgd: p − g, one pass per parameter).
     """
     xp = spec.xp
+    prescale, descend = optimizer.prescale, optimizer.descend or optimizer.update
 
     def step(params, state, batch, l2c):
         (weights, biases), (X, Y, w, u) = params, batch
-        scale = 1.0 / X.shape[0] if w is None else xp.reshape(w / xp.sum(w), (-1, 1))
+        gain = prescale(state)
+        scale = gain * (1.0 / X.shape[0]) if w is None else gain * xp.reshape(w / xp.sum(w), (-1, 1))
         keep = None if u is None else dropout_keep(xp, u, dropout)
         grads_w, grads_b = backprop(spec, weights, biases, X, Y, scale=scale, keep=keep)
         if l2:
-            grads_w = [g + l2c * W for g, W in zip(grads_w, weights)]
-        return optimizer.update((grads_w, grads_b), state, params)
+            grads_w = [g + (gain * l2c) * W for g, W in zip(grads_w, weights)]
+        return descend((grads_w, grads_b), state, params)
 
     return _backend.jit(step, backend) if spec.kernel.jittable else step
 
