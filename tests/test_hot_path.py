@@ -106,3 +106,39 @@ def test_all_finite_finds_each_bad_value(backend, total):
             assert not _backend.to_bool(all_finite(xp, *as_xp(spoilt)), backend), (i, bad)
     big = [np.full(s, np.finfo(np.float32).max) for s in shapes]  # finite, however large
     assert _backend.to_bool(all_finite(xp, *as_xp(big)), backend)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, "inf-inf"])
+@pytest.mark.parametrize("where", ["X", "Y"])
+def test_fit_and_evaluate_refuse_non_finite_backend_arrays(backend, where, bad):
+    """X and Y arrays that need no conversion are checked by one sum each (NaN and ±inf propagate;
+    +inf and −inf together give NaN): still a ValueError naming the input, parameters kept."""
+    net = _net(backend)
+    X, Y = problem((3, 4, 2), n=6, output="softmax")
+    target = X if where == "X" else Y
+    if bad == "inf-inf":
+        target[1, 0], target[4, 1] = np.inf, -np.inf
+    else:
+        target[2, 1] = bad
+    X, Y = net.xp.asarray(X, dtype=net.dtype), net.xp.asarray(Y, dtype=net.dtype)
+    before = net.params_numpy()
+    for call in (lambda: net.fit(X, Y, epochs=1, batch_size=3, lr=0.5, progress=False),
+                 lambda: net.evaluate(X, Y), lambda: net.to_backend(X, Y)):
+        with pytest.raises(ValueError, match=f"{where} contains NaN or infinity"):
+            call()
+    for a, b in zip(before[0] + before[1], net.params_numpy()[0] + net.params_numpy()[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("error")
+def test_huge_finite_backend_arrays_pass_the_quick_check(backend):
+    """A sum of finite values may overflow: the exact check then decides, and accepts them, quietly."""
+    net = _net(backend, dtype="float32")
+    big = np.finfo(np.float32).max / 2
+    X = net.xp.asarray(np.full((64, 3), big, dtype=np.float32))
+    Y = net.xp.asarray(np.eye(2, dtype=np.float32)[np.arange(64) % 2])
+    with np.errstate(over="ignore"):
+        assert _backend.to_bool(net.xp.isinf(net.xp.sum(X)), backend)  # the quick test does fail here
+    Xc, Yc = net.to_backend(X, Y)
+    assert Xc.shape == (64, 3) and Yc.shape == (64, 2)
+    assert net.to_backend(X).shape == (64, 3)

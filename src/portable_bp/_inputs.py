@@ -12,8 +12,8 @@ class Inputs:
     on ``device``): backend arrays that already fit are checked in place; anything else goes through
     the host checks and is converted."""
 
-    def __init__(self, xp, dtype, device, sizes, output_activation, loss):
-        self.xp, self.dtype, self.device = xp, dtype, device
+    def __init__(self, xp, backend, dtype, device, sizes, output_activation, loss):
+        self.xp, self.backend, self.dtype, self.device = xp, backend, dtype, device
         self.dtype_name = _backend.dtype_name(dtype)
         self.n_in, self.n_out, self.output_activation, self.loss = sizes[0], sizes[-1], output_activation, loss
         self.device_key = _backend.device_key(self.asarray(0.0))
@@ -34,27 +34,60 @@ class Inputs:
 
     def X(self, X, name="X", finite=True):
         if self._fits(X, self.n_in):
-            if finite and not bool(self.xp.all(self.xp.isfinite(X))):
-                raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
+            if finite and not self._true(self._finite(X)):
+                self._refuse_X(X, name)
             return _backend.detached(X)
         return self.asarray(check.inputs(X, self.n_in, name, dtype=self.dtype_name))
 
     def Y(self, Y, n_samples, name="Y", finite=True):
-        targets = lambda Y: check.targets(Y, self.n_out, n_samples, self.output_activation, name, self.loss,
-                                          dtype=self.dtype_name)
         if self._fits(Y, self.n_out):
-            if Y.shape[0] != n_samples:
-                raise ValueError(f"X has {n_samples} samples but {name} has {Y.shape[0]}: they must match")
-            if finite:
-                ok = self.xp.logical_and(self.xp.all(self.xp.isfinite(Y)), self.targets_in_range(Y))
-                if not bool(ok):  # one host synchronisation; the slow path names the problem
-                    targets(_backend.to_numpy(Y))
+            self._check_rows(Y, n_samples, name)
+            if finite and not self._true(self._Y_ok(Y)):  # one host synchronisation
+                self._refuse_Y(Y, n_samples, name)
             return _backend.detached(Y)
-        return self.asarray(targets(Y))
+        return self.asarray(self._targets(Y, n_samples, name))
 
     def XY(self, X, Y, finite=True, names=("X", "Y")):
+        if finite and self._fits(X, self.n_in) and self._fits(Y, self.n_out):
+            self._check_rows(Y, X.shape[0], names[1])
+            if not self._true(self.xp.logical_and(self._finite(X), self._Y_ok(Y))):  # ONE host read for both
+                if not self._true(self._finite(X)):
+                    self._refuse_X(X, names[0])
+                self._refuse_Y(Y, X.shape[0], names[1])
+            return _backend.detached(X), _backend.detached(Y)
         X = self.X(X, names[0], finite=finite)
         return X, self.Y(Y, X.shape[0], names[1], finite=finite)
+
+    # -- the checks of arrays that already fit ---------------------------------------------------
+    def _finite(self, A):
+        """A 0-d bool array, True when every element of ``A`` is finite, from one reduction: a sum is
+        finite only if every term is (NaN and ±inf propagate), without an N×d array of flags.
+        A sum that overflows although every value is finite is looked at again, element by element."""
+        with _backend.quiet_floating_point(self.backend):  # that overflow is no news for the user
+            return self.xp.isfinite(self.xp.sum(A))
+
+    def _Y_ok(self, Y):
+        return self.xp.logical_and(self._finite(Y), self.targets_in_range(Y))
+
+    def _true(self, flag):
+        return _backend.to_bool(flag, self.backend)
+
+    def _refuse_X(self, X, name):
+        """The quick test failed: the exact one decides (a sum of huge finite values overflows)."""
+        if not self._true(self.xp.all(self.xp.isfinite(X))):
+            raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
+
+    def _refuse_Y(self, Y, n_samples, name):
+        """The quick test failed: the host checks name the problem (or pass an overflowing sum)."""
+        if not self._true(self.xp.all(self.xp.isfinite(Y))) or not self._true(self.targets_in_range(Y)):
+            self._targets(_backend.to_numpy(Y), n_samples, name)
+
+    def _check_rows(self, Y, n_samples, name):
+        if Y.shape[0] != n_samples:
+            raise ValueError(f"X has {n_samples} samples but {name} has {Y.shape[0]}: they must match")
+
+    def _targets(self, Y, n_samples, name):
+        return check.targets(Y, self.n_out, n_samples, self.output_activation, name, self.loss, dtype=self.dtype_name)
 
     def targets_in_range(self, Y):
         """A 0-d boolean array: cross-entropy targets lie in [0, 1] (always True for other costs)."""

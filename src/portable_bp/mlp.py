@@ -81,7 +81,7 @@ class MLP:
                 check.check_in_range(b, f"biases[{l}]", self.dtype_name)
         try:
             self.device = _backend.default_device(self.backend, device)
-            inputs = Inputs(self.xp, self.dtype, self.device, self.sizes, output_activation, loss)
+            inputs = Inputs(self.xp, self.backend, self.dtype, self.device, self.sizes, output_activation, loss)
             self._asarray, self._X, self._Y, self._XY = inputs.asarray, inputs.X, inputs.Y, inputs.XY
             self.weights = [self._asarray(W) for W in weights]
             self.biases = [None if b is None else self._asarray(b) for b in biases]
@@ -157,7 +157,8 @@ class MLP:
             return X
         if plan is None and not (_data.is_out_of_core(X) or _data.is_out_of_core(Y)):
             X, Y = self._XY(X, Y, names=names)
-            return train.Arrays(X, Y, self.device, None if w is None else self._asarray(check.weights(w, X.shape[0])))
+            return train.Arrays(X, Y, self.device, None if w is None else self._asarray(check.weights(w, X.shape[0])),
+                                self.backend)
         if w is not None:
             raise ValueError("sample_weight needs X and Y in memory (not memory-mapped, Dask or multi-device data)")
         if plan is None:

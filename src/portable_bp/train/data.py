@@ -20,6 +20,8 @@ does); the loop then only calls
 
 from __future__ import annotations
 
+import functools
+
 import array_api_compat
 import numpy as np
 
@@ -36,10 +38,11 @@ class Arrays:
 
     place = home = staticmethod(_same)
 
-    def __init__(self, X, Y, device=None, w=None):
-        self.X, self.Y, self.w, self.device = X, Y, w, device
+    def __init__(self, X, Y, device=None, w=None, backend=None):
+        self.X, self.Y, self.w, self.device, self.backend = X, Y, w, device, backend
         self.n = X.shape[0]
         self._xp = array_api_compat.array_namespace(X)
+        self._gather = _gatherer(backend)
 
     def _shuffled(self, rng):
         arrays = (self.X, self.Y, self.w)
@@ -56,10 +59,20 @@ class Arrays:
 
     def groups(self, batch_size, rng=None):
         """The epoch's mini-batches stacked: (k, batch_size, ·) for the k full batches, then (1, r, ·)
-        for a last partial batch of r samples: what ``Run.steps`` runs as one call each."""
-        arrays, xp = self._shuffled(rng), self._xp
+        for a last partial batch of r samples: what ``Run.steps`` runs as one call each.
+
+        Shuffled, each group is gathered straight from X, Y (and w) by its rows of the permutation:
+        one compiled gather on JAX (eager take, slice and reshape there are three copies of X)."""
         k = self.n // batch_size
         full = k * batch_size
+        if rng is not None:
+            order = rng.permutation(self.n)
+            parts = [order[:full].reshape(k, batch_size)] if k else []
+            parts += [order[full:][None]] if full < self.n else []
+            for rows in parts:
+                yield self._gather((self.X, self.Y, self.w), self._xp.asarray(rows, device=self.device))
+            return
+        arrays, xp = (self.X, self.Y, self.w), self._xp
         if k:
             yield tuple(None if a is None else xp.reshape(a[:full, ...], (k, batch_size, *a.shape[1:]))
                         for a in arrays)
@@ -77,9 +90,24 @@ class Arrays:
                 f"validation_split={fraction} must be in (0, 1) and leave at least one sample on each side; "
                 f"with {self.n} samples it gives {n_val} for validation"
             )
-        k, w = self.n - n_val, self.w
-        return (Arrays(self.X[:k, ...], self.Y[:k, ...], self.device, None if w is None else w[:k, ...]),
-                Arrays(self.X[k:, ...], self.Y[k:, ...], self.device, None if w is None else w[k:, ...]))
+        k, w, b = self.n - n_val, self.w, self.backend
+        return (Arrays(self.X[:k, ...], self.Y[:k, ...], self.device, None if w is None else w[:k, ...], b),
+                Arrays(self.X[k:, ...], self.Y[k:, ...], self.device, None if w is None else w[k:, ...], b))
+
+
+def gather(arrays, rows):
+    """The rows ``rows`` (a (k, m) integer array) of each array in the tuple ``arrays`` (None stays
+    None), stacked as (k, m, ·): k mini-batches of m samples."""
+    xp = array_api_compat.array_namespace(rows)
+    flat = xp.reshape(rows, (-1,))
+    return tuple(None if a is None else xp.reshape(xp.take(a, flat, axis=0), (*rows.shape, *a.shape[1:]))
+                 for a in arrays)
+
+
+@functools.cache
+def _gatherer(backend):
+    """``gather``, compiled where the backend compiles (one per backend: one compilation per shape)."""
+    return _backend.jit(gather, backend)
 
 
 class Streamed:
