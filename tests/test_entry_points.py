@@ -37,8 +37,10 @@ def test_integer_and_boolean_inputs_become_floats(backend, dtype):
     assert str(net.weights[0].dtype).endswith(dtype)
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. torch's about a read-only NumPy view of a JAX array
 def test_arrays_of_another_backend_are_converted(backend, other_backends):
-    """X and Y given as any other backend's arrays (or other dtypes) give the NumPy-input results."""
+    """X and Y given as any other backend's arrays (or other dtypes) give the NumPy-input results,
+    without a warning from the receiving library."""
     net = softmax_net(backend)
     Xf, Y = X.astype(np.float64), np.eye(2)[LABELS]
     ref_out = host(net.predict(Xf))

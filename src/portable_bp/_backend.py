@@ -213,6 +213,15 @@ def detached(x):
     return x.detach() if getattr(x, "requires_grad", False) else x
 
 
+def for_backend(a, backend):
+    """A host (NumPy) array as ``backend`` takes it without complaint: PyTorch warns about, and would
+    share memory with, a read-only array (a JAX array seen through NumPy, a broadcast), so torch gets
+    a copy of those. Anything else is returned as it is."""
+    if backend == "torch" and isinstance(a, np.ndarray) and not a.flags.writeable:
+        return a.copy()
+    return a
+
+
 def to_numpy(x):
     """Any backend's array (or an array-like) as a ``numpy.ndarray``."""
     if isinstance(x, np.ndarray):

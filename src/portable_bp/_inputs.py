@@ -19,7 +19,7 @@ class Inputs:
         self.device_key = _backend.device_key(self.asarray(0.0))
 
     def asarray(self, arr):
-        return self.xp.asarray(arr, dtype=self.dtype, device=self.device)
+        return self.xp.asarray(_backend.for_backend(arr, self.backend), dtype=self.dtype, device=self.device)
 
     def _fits(self, X, width):
         """A backend array of our namespace, dtype and device with the right shape: check it in place."""
