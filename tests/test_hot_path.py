@@ -142,3 +142,39 @@ def test_huge_finite_backend_arrays_pass_the_quick_check(backend):
     Xc, Yc = net.to_backend(X, Y)
     assert Xc.shape == (64, 3) and Yc.shape == (64, 2)
     assert net.to_backend(X).shape == (64, 3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool"])
+def test_lean_numpy_reductions_equal_numpys(dtype):
+    """The NumPy compute namespace's sum and max: the same values, dtypes and shapes as
+    array-api-compat's for every axis form (ufunc fast path for floats over an axis; the rest
+    delegated), NaN propagated, an empty max refused the same way."""
+    import array_api_compat.numpy as base
+
+    lean = _backend.compute_namespace(base)
+    assert lean is _backend.lean_numpy() and lean is not base
+    assert _backend.compute_namespace(_backend.namespace("numpy")) is lean
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((3, 4, 5)) * 10).astype(dtype)
+    if dtype.startswith("float"):
+        x[1, 2, 3] = np.nan
+    for axis in (None, 0, 1, -1, (0, 2), (-2, -1)):
+        for keepdims in (False, True):
+            for f in ("sum", "max"):
+                got = getattr(lean, f)(x, axis=axis, keepdims=keepdims)
+                want = getattr(base, f)(x, axis=axis, keepdims=keepdims)
+                assert type(got) is type(want) and got.dtype == want.dtype and np.shape(got) == np.shape(want)
+                np.testing.assert_array_equal(got, want)
+    assert lean.sum(x, axis=0, dtype=base.float64).dtype == np.float64
+    with pytest.raises(ValueError):
+        base.max(np.ones((0, 3)), axis=0)
+    with pytest.raises(ValueError):
+        lean.max(np.ones((0, 3)), axis=0)
+
+
+def test_numpy_networks_compute_with_the_lean_namespace():
+    """The numpy backend's Spec computes with lean_numpy; its public namespace stays array-api-compat's."""
+    net = _net("numpy")
+    assert net._spec.xp is _backend.lean_numpy()
+    assert net.xp is _backend.namespace("numpy")
+    assert _net("numpy", kernel="einsum").forward(np.ones((2, 3)))[1][-1].shape == (2, 2)

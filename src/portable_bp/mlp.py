@@ -74,7 +74,8 @@ class MLP:
         self.sizes = [weights[0].shape[1]] + [W.shape[0] for W in weights]
         self.activation, self.output_activation, self.loss = activation, output_activation, loss
         self.kernel = kernel
-        self._spec = Spec(self.xp, activation, output_activation, loss, get_kernel(kernel, self.xp))
+        xp = _backend.compute_namespace(self.xp)  # NumPy's with leaner reductions; the others' own
+        self._spec = Spec(xp, activation, output_activation, loss, get_kernel(kernel, xp))
         for l, (W, b) in enumerate(zip(weights, biases)):  # a cast to float32 must not make ±inf
             check.check_in_range(W, f"weights[{l}]", self.dtype_name)
             if b is not None:
