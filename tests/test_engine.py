@@ -254,6 +254,32 @@ def test_a_schedule_under_jax_compiles_once(monkeypatch):
     assert traced == [(8, 4)]  # ... and the 25 steps of 5 epochs were compiled once
 
 
+def test_the_epoch_gather_compiles_once_per_group_shape(monkeypatch):
+    """On JAX each epoch's shuffled batches are gathered by one compiled call per group: 5 epochs of
+    one (k, m) group of full batches and one (1, r) partial batch trace the gather twice, not per epoch;
+    the training equals numpy's."""
+    if _backend.unavailable_reason("jax"):
+        pytest.skip("jax not installed")
+    from portable_bp.train import data as adapters
+
+    X, Y = data()
+    shapes = []
+    real = adapters.gather
+    counted = lambda arrays, rows: (shapes.append(tuple(rows.shape)), real(arrays, rows))[1]
+    monkeypatch.setattr(adapters, "gather", counted)
+    adapters._gatherer.cache_clear()
+    try:
+        net, ref = sigmoid_ce("jax"), sigmoid_ce("numpy")
+        for n in (net, ref):
+            n.fit(X, Y, epochs=5, batch_size=7, lr=0.5, seed=3, progress=False)
+    finally:
+        adapters._gatherer.cache_clear()  # the next users get the real gather, compiled afresh
+    k, r = divmod(X.shape[0], 7)
+    assert r and shapes.count((k, 7)) == 6 and shapes.count((1, r)) == 6  # jax: 1 trace each; numpy: 5 calls each
+    for a, b in zip(net.weights + net.biases, ref.weights + ref.biases):
+        assert_close(a, b)
+
+
 def test_metrics_take_one_forward_pass_per_data_set(monkeypatch):
     from portable_bp.train import steps
 
