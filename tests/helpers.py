@@ -57,4 +57,4 @@ def wrap_steps(monkeypatch, wrapper):
         return lambda *args: wrapper(step, *args)
 
     monkeypatch.setattr(pbp.train.steps, "make_step", make_step)
-    monkeypatch.setattr(pbp.mlp, "_RUNS", {})  # runs built before (shared by networks of a kind) are not wrapped
+    monkeypatch.setattr(pbp._shared, "_RUNS", {})  # runs built before (shared by networks of a kind) are not wrapped

@@ -66,7 +66,7 @@ def recorder():
         return record
 
     pbp._backend.scan_steps = make
-    pbp.mlp._RUNS.clear()  # runs are shared by networks of a kind: build the mesh's anew, recorded
+    pbp._shared._RUNS.clear()  # runs are shared by networks of a kind: build the mesh's anew, recorded
     return seen
 
 

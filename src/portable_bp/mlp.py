@@ -4,18 +4,14 @@ save / load / to."""
 
 from __future__ import annotations
 
-import functools
-import json
-from types import SimpleNamespace
-
 import numpy as np
 
-from . import _backend, _data, _sharding, checkpoint, optim, train
+from . import _backend, _data, _sharding, _shared, checkpoint, optim, train
 from . import _validation as check
 from ._inputs import Inputs
 from .activations import ACTIVATIONS, DERIVATIVES
 from .activations import ALIASES as ACTIVATION_ALIASES
-from .backprop import Spec, all_finite, backprop, forward, sgd_step
+from .backprop import Spec, forward
 from .initializers import INITS, init_params
 from .kernels import KERNELS, get_kernel
 from .losses import ALIASES as LOSS_ALIASES
@@ -93,10 +89,7 @@ class MLP:
             raise ValueError(f"device={device!r} is not usable with backend {self.backend!r}: "
                              f"{type(exc).__name__}: {first_line}") from None
         self.dropout = check.dropout(dropout, len(self.sizes) - 2)  # a rate per hidden layer, or None
-        try:  # shared by every network of this kind
-            compiled = _compiled(self._spec, self.backend, self.device)
-        except TypeError:  # a device object that cannot be hashed: this network's own
-            compiled = _compiled.__wrapped__(self._spec, self.backend, self.device)
+        compiled = _shared.functions(self._spec, self.backend, self.device)  # shared by every network of this kind
         self._grads, self._metrics, self._finite = compiled.grads, compiled.metrics, compiled.finite
         self._checked_step, self._checked = compiled.checked_step, compiled.checked
         # Where the backend compiles (JAX), the check that X and Y are valid (finite; in [0, 1] for
@@ -349,25 +342,10 @@ class MLP:
         (self.weights, self.biases), self.optimizer_state = training.params, training.state
 
     def _run_for(self, opt, l2):
-        """The compiled step, metrics and finiteness check of a run, made once per kind of network,
-        optimizer, L2 and dropout — and shared by every network of that kind (on JAX: compiled once)."""
-        try:
-            what = json.dumps(opt.config(), sort_keys=True)
-        except TypeError:  # a schedule of the user's: known by identity (kept alive in the cache below)
-            what = (id(opt.lr), opt.name, json.dumps(opt.hyper, sort_keys=True))
-        key = (self._spec, self.backend, self.device, self.dtype_name, what, l2, self.dropout)
-        try:
-            hash(key)
-        except TypeError:  # an unhashable device: key it by identity
-            key = (*key[:2], id(self.device), *key[3:])
-        if key not in _RUNS:
-            if len(_RUNS) >= 32:
-                _RUNS.pop(next(iter(_RUNS)))
-            metrics = train.make_metrics(self._spec, self.backend, l2=True) if l2 else self._metrics
-            dropout = None if self.dropout is None else tuple(zip(self.sizes[1:-1], self.dropout))
-            _RUNS[key] = (train.make_run(self._spec, opt, l2, self.backend, metrics, self._finite, dropout,
-                                         self._asarray), opt)
-        return _RUNS[key][0]
+        """The compiled step, metrics and finiteness check of a run with ``opt`` (and L2 or not)."""
+        return _shared.run_for(self._spec, self.backend, self.device, self.dtype_name, opt, l2,
+                               None if self.dropout is None else tuple(zip(self.sizes[1:-1], self.dropout)),
+                               self._metrics, self._finite, self._asarray)
 
     # -- conversion ---------------------------------------------------------------------------
     def params_numpy(self):
@@ -422,38 +400,6 @@ class MLP:
 
 
 #: (network kind, optimizer, l2, dropout) -> (train.Run, optimizer): compiled functions shared across networks
-_RUNS = {}
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(spec, backend, device):
-    """The compiled functions of every network with this spec on this backend and device (on JAX, each
-    compiles once per shape for all of them): gradients, one-pass metrics, the finiteness check, and
-    update()'s SGD step with its validity flag (and, on JAX, forward/backprop fused with their input
-    checks)."""
-    xp, jit = spec.xp, spec.kernel.jittable
-    compiled = lambda fn: _backend.jit(fn, backend) if jit else fn
-    grads = lambda ws, bs, X, Y: backprop(spec, ws, bs, X, Y)
-    params = lambda ws, bs: [*ws, *[b for b in bs if b is not None]]
-    in_range = lambda Y: (xp.all((Y >= 0) & (Y <= 1)) if spec.loss == "cross_entropy"
-                          else xp.asarray(True, device=device))
-    # X and Y are valid: finite (checked together with any further arrays), in [0, 1] for cross-entropy
-    valid = lambda X, Y, *more: xp.logical_and(all_finite(xp, X, Y, *more), in_range(Y))
-
-    def checked_step(ws, bs, X, Y, lr):
-        """update()'s step and ONE flag: the inputs were valid and the new parameters are finite."""
-        new = sgd_step(spec, ws, bs, X, Y, lr)
-        return new, valid(X, Y, *params(*new))
-
-    checked = None
-    if jit and _backend.has_jit(backend):
-        checked = {"forward": compiled(lambda ws, bs, X: (forward(spec, ws, bs, X), all_finite(xp, X))),
-                   "grads": compiled(lambda ws, bs, X, Y: (grads(ws, bs, X, Y), valid(X, Y)))}
-    return SimpleNamespace(grads=compiled(grads), metrics=train.make_metrics(spec, backend),
-                           finite=train.make_finite(spec, backend), checked_step=compiled(checked_step),
-                           checked=checked)
-
-
 def load(path, backend=None, device=None, dtype=None, kernel=None):
     """Rebuild the network (and its optimizer, for format version 2) saved at ``path``.
 
