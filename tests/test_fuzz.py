@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import portable_bp as pbp
+from portable_bp import _atomic, checkpoint
 from portable_bp import _validation as check
-from portable_bp import checkpoint
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::RuntimeWarning"),  # overflow in tanh/sigmoid on extreme data
@@ -373,7 +373,7 @@ def test_zip_header_and_random_bytes_is_a_corrupt_zip(head, tail, tmp_path_facto
 def temp_kind(request, monkeypatch):
     """Both ways of writing: an O_TMPFILE file where the system has it, and the named fallback."""
     if request.param == "named":
-        monkeypatch.setitem(checkpoint._UNNAMED, "ok", False)
+        monkeypatch.setitem(_atomic._UNNAMED, "ok", False)
     return request.param
 
 
@@ -399,7 +399,7 @@ def test_new_file_gets_the_umask(tmp_path, temp_kind):
 
 
 def test_a_refused_link_falls_back_to_a_named_file(tmp_path, monkeypatch):
-    monkeypatch.setitem(checkpoint._UNNAMED, "ok", checkpoint._UNNAMED["ok"])
+    monkeypatch.setitem(_atomic._UNNAMED, "ok", _atomic._UNNAMED["ok"])
 
     def refuse(*args, **kwargs):
         raise OSError(18, "Invalid cross-device link")
@@ -416,11 +416,11 @@ CHILD = textwrap.dedent("""
     import os, sys, time
     import numpy as np
     import portable_bp as pbp
-    from portable_bp import checkpoint
+    from portable_bp import _atomic, checkpoint
 
     path, kind, where = sys.argv[1:4]
     if kind == "named":
-        checkpoint._UNNAMED["ok"] = False
+        _atomic._UNNAMED["ok"] = False
     real_savez, real_replace = np.savez, os.replace
 
     def announce_and_hang():
@@ -470,7 +470,7 @@ def test_killed_save_leaves_no_leftovers_after_the_next_save(tmp_path, temp_kind
     assert left == seen  # what the child had on disk when it was killed
     if temp_kind == "named" or where == "rename":
         assert len(left) == 1 and left[0].startswith(".model.npz.")  # the kill really left something
-    elif checkpoint._UNNAMED["ok"]:
+    elif _atomic._UNNAMED["ok"]:
         assert left == []  # the unnamed temporary file vanished with the process
     new = make_net()
     new.save(path)
@@ -481,7 +481,7 @@ def test_killed_save_leaves_no_leftovers_after_the_next_save(tmp_path, temp_kind
 def test_stale_temps_rule(tmp_path):
     """Only leftovers of this target are removed: of a dead local writer, or older than a minute."""
     path = tmp_path / "model.npz"
-    tag = checkpoint._writer_tag()
+    tag = _atomic._writer_tag()
     parent = os.getppid()  # alive
     names = {
         f".model.npz.{tag}-{parent}.aaaaaaaaaaaa.tmp": ("fresh, live writer", True),
@@ -498,7 +498,7 @@ def test_stale_temps_rule(tmp_path):
     for name in {**names, **old}:
         (tmp_path / name).write_bytes(b"x")
     for name in old:
-        past = time.time() - checkpoint.STALE_TEMP_SECONDS - 5
+        past = time.time() - _atomic.STALE_TEMP_SECONDS - 5
         os.utime(tmp_path / name, (past, past))
     make_net().save(path)
     for name, (why, kept) in {**names, **old}.items():
@@ -508,7 +508,7 @@ def test_stale_temps_rule(tmp_path):
 def test_dead_local_writer_is_removed_at_once(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(proc.stdout)
-    name = f".model.npz.{checkpoint._writer_tag()}-{dead}.abcdefabcdef.tmp"
+    name = f".model.npz.{_atomic._writer_tag()}-{dead}.abcdefabcdef.tmp"
     (tmp_path / name).write_bytes(b"half")
     make_net().save(tmp_path / "model.npz")
     assert sorted(os.listdir(tmp_path)) == ["model.npz"]
