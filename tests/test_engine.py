@@ -391,3 +391,52 @@ def test_a_network_pickles_and_deep_copies_with_its_optimizer(backend):
         twin = copy.deepcopy(net)
         twin.fit(X, Y, epochs=1, batch_size=8, seed=b, progress=False)
         assert params_bits(clone) == params_bits(twin)
+
+
+# -- running_cost: the epoch cost from the steps' own forward passes ------------------------------
+def test_running_cost_is_the_mean_of_the_batch_costs_before_each_step(backend):
+    """fit(running_cost=True): the mean, weighted by batch size, of each batch's cost at the parameters
+    its step started from (a hand loop of evaluate + update gives the same), the same training, the
+    batch records in logs["batches"], and no training accuracy."""
+    X, Y = data(n=43)
+    net, ref = sigmoid_ce(backend), sigmoid_ce(backend)
+    rows = []
+    history = net.fit(X, Y, epochs=2, batch_size=10, lr=0.5, shuffle=False, progress=False, running_cost=True,
+                      callbacks=[LambdaCallback(lambda epoch, logs: rows.append(logs["batches"]))])
+    assert set(history) == {"cost"}
+    for epoch in range(2):
+        costs, sizes = [], []
+        for s in range(0, 43, 10):
+            Xb, Yb = X[s:s + 10], Y[s:s + 10]
+            costs.append(ref.evaluate(Xb, Yb)["cost"])
+            sizes.append(len(Xb))
+            ref.update(Xb, Yb, 0.5)
+        assert history["cost"][epoch] == pytest.approx(np.dot(sizes, costs) / 43, rel=1e-12, abs=1e-14)
+        np.testing.assert_allclose(rows[epoch][:, 0], sizes)
+        np.testing.assert_allclose(rows[epoch][:, 1], costs, rtol=1e-12)
+        np.testing.assert_allclose(rows[epoch][:, 2:], [[0.0, m] for m in sizes])  # no L2; weight = size
+    assert params_bits(net) == params_bits(ref)
+
+
+def test_running_cost_with_l2_and_sample_weights_one_batch_per_epoch(backend):
+    """One full batch per epoch: the running cost of epoch e is the full pass's cost after epoch e − 1
+    (the L2 term and the sample weights included), and the records carry Σ‖W‖² and Σw."""
+    X, Y = data()
+    w = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0])
+    kw = dict(epochs=4, batch_size=X.shape[0], lr=0.3, l2=2.0, sample_weight=w, seed=0, progress=False)
+    net, ref = sigmoid_ce(backend), sigmoid_ce(backend)
+    squares = float(sum(np.sum(W**2) for W in ref.params_numpy()[0]))
+    rows = []
+    running = net.fit(X, Y, running_cost=True, callbacks=[LambdaCallback(lambda e, logs: rows.append(logs["batches"]))],
+                      **kw)["cost"]
+    full = ref.fit(X, Y, **kw)["cost"]
+    assert params_bits(net) == params_bits(ref)
+    np.testing.assert_allclose(running[1:], full[:-1], rtol=1e-12)
+    assert rows[0][0, 2] == pytest.approx(squares, rel=1e-12) and rows[0][0, 3] == pytest.approx(w.sum(), rel=1e-12)
+    assert running[0] == pytest.approx(rows[0][0, 1] + 0.5 * 2.0 / X.shape[0] * squares, rel=1e-12)
+
+
+def test_running_cost_must_be_a_bool():
+    X, Y = data()
+    with pytest.raises(TypeError, match="running_cost"):
+        sigmoid_ce("numpy").fit(X, Y, epochs=1, batch_size=8, lr=0.1, running_cost="yes", progress=False)

@@ -68,6 +68,20 @@ def test_divergence_names_epoch_and_batch_like_the_oracle(backend, lr):
     assert params_bits(net) == params_bits(ref)  # exactly the parameters from just before the bad batch
 
 
+def test_divergence_with_the_running_cost_is_located_the_same(backend):
+    """fit(running_cost=True) makes no pass over the training set: a divergence still shows (a batch
+    cost or a parameter not finite), is replayed and named like the full pass's, same parameters kept."""
+    X, Y = regression()
+    net, ref = relu_net(backend), relu_net(backend)
+    errors = []
+    for n, running in ((net, True), (ref, False)):
+        with pytest.raises(pbp.DivergenceError) as info:
+            n.fit(X, Y, epochs=20, batch_size=8, lr=1.5, seed=1, progress=False, running_cost=running)
+        errors.append(info.value)
+    assert (errors[0].epoch, errors[0].batch) == (errors[1].epoch, errors[1].batch)
+    assert params_finite(net) and params_bits(net) == params_bits(ref)
+
+
 def test_non_finite_cost_in_one_batch(backend):
     """A target so large its squared error overflows: batch 4 of epoch 1 is named, batches 1-3 kept."""
     X, Y = regression()

@@ -294,16 +294,22 @@ def scan_steps(step, backend):
 
     On JAX the k steps are ONE compiled call (``lax.scan`` under ``jax.jit``), yielding once: an
     epoch's batches run without per-step dispatch or host synchronisation, compiled once per
-    (group length, batch shape, optimizer, dtype). Parameters are not donated: fit keeps the
+    (group length, batch shape, optimizer, dtype). A step that also returns a record (params, state,
+    record) yields (params, state, records): on JAX the group's records stacked, else the step's own.
+    Parameters are not donated: fit keeps the
     epoch's starting parameters for the exact divergence replay, and EarlyStopping the best ones.
     Elsewhere a Python loop over the stacked batches (views on NumPy), yielding after every step.
     """
     if backend == "jax":
         import jax
 
+        def body(carry, batch, l2c):
+            out = step(*carry, batch, l2c)
+            return out[:2], (out[2] if len(out) > 2 else None)  # a step's record, if it makes one
+
         def scan(params, state, batches, l2c):
-            body = lambda carry, batch: (step(*carry, batch, l2c), None)
-            return jax.lax.scan(body, (params, state), batches)[0]
+            carry, records = jax.lax.scan(lambda c, b: body(c, b, l2c), (params, state), batches)
+            return carry if records is None else (*carry, records)
 
         compiled = jax.jit(scan)
 
@@ -314,8 +320,9 @@ def scan_steps(step, backend):
 
     def looped(params, state, batches, l2c):
         for i in range(batches[0].shape[0]):
-            params, state = step(params, state, tuple(None if a is None else a[i, ...] for a in batches), l2c)
-            yield params, state
+            out = step(params, state, tuple(None if a is None else a[i, ...] for a in batches), l2c)
+            params, state = out[0], out[1]
+            yield out
 
     return looped
 

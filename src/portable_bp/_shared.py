@@ -56,16 +56,17 @@ def _functions(spec, backend, device):
                            checked=checked)
 
 
-def run_for(spec, backend, device, dtype_name, opt, l2, dropout, metrics, finite, asarray):
+def run_for(spec, backend, device, dtype_name, opt, l2, dropout, metrics, finite, asarray, record=False):
     """The compiled step, metrics and finiteness check of a run (``train.steps.Run``), made once per
     kind of network, optimizer configuration, L2 (on or off) and dropout ((width, rate) per hidden
     layer, or None) — and shared by every network of that kind. ``metrics``/``finite`` are the kind's
-    own (:func:`functions`), ``asarray`` places dropout's draws."""
+    own (:func:`functions`), ``asarray`` places dropout's draws; ``record``: steps that also give
+    their batch's record for a running epoch cost."""
     try:
         what = json.dumps(opt.config(), sort_keys=True)
     except TypeError:  # a schedule of the user's: known by identity (kept alive in the cache below)
         what = (id(opt.lr), opt.name, json.dumps(opt.hyper, sort_keys=True))
-    key = (spec, backend, device, dtype_name, what, bool(l2), dropout)
+    key = (spec, backend, device, dtype_name, what, bool(l2), dropout, bool(record))
     try:
         hash(key)
     except TypeError:  # an unhashable device: key it by identity
@@ -75,5 +76,5 @@ def run_for(spec, backend, device, dtype_name, opt, l2, dropout, metrics, finite
             _RUNS.pop(next(iter(_RUNS)))
         if l2:
             metrics = train.make_metrics(spec, backend, l2=True)
-        _RUNS[key] = (train.make_run(spec, opt, l2, backend, metrics, finite, dropout, asarray), opt)
+        _RUNS[key] = (train.make_run(spec, opt, l2, backend, metrics, finite, dropout, asarray, record), opt)
     return _RUNS[key][0]

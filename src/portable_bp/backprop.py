@@ -86,14 +86,15 @@ def bp4(spec, delta, a_prev):
     return spec.kernel.outer_sum(delta, a_prev)
 
 
-def backprop(spec, weights, biases, X, Y, scale=None, keep=None):
+def backprop(spec, weights, biases, X, Y, scale=None, keep=None, costs=False):
     """Gradients ``(grads_w, grads_b)`` of Σ_x C_x over the batch (network.py's nabla_w, nabla_b).
 
     grads_b[l] is None for a layer without bias. With ``scale``, the gradients of Σ_x scale_x · C_x
     (a number, or an (N, 1) column of per-sample weights): δ^L is multiplied once, and since BP2–BP4
     are linear in δ every gradient comes out scaled, without a pass over each gradient (the
     training step uses it for the batch mean, 1/m, or the weighted mean w_x / Σw). ``keep``:
-    dropout's multipliers, as for :func:`forward`.
+    dropout's multipliers, as for :func:`forward`. ``costs=True`` returns the (N,) per-sample costs C_x
+    of the same forward pass as a third item (a running epoch cost needs no pass of its own).
     """
     zs, activations = forward(spec, weights, biases, X, keep)
     L = len(weights)
@@ -107,7 +108,7 @@ def backprop(spec, weights, biases, X, Y, scale=None, keep=None):
             delta = bp2(spec, weights[l + 1], delta, zs[l], a, None if keep is None else keep[l])
         grads_w[l] = bp4(spec, delta, activations[l])
         grads_b[l] = None if biases[l] is None else bp3(spec, delta)
-    return grads_w, grads_b
+    return (grads_w, grads_b, cost_per_sample(spec, zs, activations, Y)) if costs else (grads_w, grads_b)
 
 
 def all_finite(xp, *arrays):

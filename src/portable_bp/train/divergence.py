@@ -44,7 +44,7 @@ def locate(step, metrics, finite, start, batches, l2c, backend):
         c = float(_backend.to_numpy(metrics(current[0], *batch[:2], 0.0, batch[2]))[0])
         if not math.isfinite(c):
             return k, current, f"the cost of this batch was {c}"
-        new = step(*current, batch, l2c)
+        new = step(*current, batch, l2c)[:2]  # (params, state); a running cost's record is not needed
         if not _backend.to_bool(finite(new[0]), backend):
             return k, current, "its gradient step gave non-finite parameters (a non-finite or overflowing gradient)"
         prev, current = current, new

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 
+import array_api_compat
 import numpy as np
 
 from .. import _backend
@@ -64,15 +65,21 @@ class Training:
 
 
 def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle, val=None, l2=0.0,
-        callbacks=(), classifier=True, keep=None):
+        callbacks=(), classifier=True, keep=None, running=False):
     """Train ``params`` for ``epochs`` on ``data``; returns the :class:`Training` (params, state, history).
+
+    ``running=True`` (a ``run`` whose steps make records): the epoch's cost is the running one — the
+    batches' costs as the steps computed them, weighted by batch size (with L2, each batch's
+    (λ/2n)·Σ‖W‖² at its parameters) — with no pass over the training set and no training accuracy;
+    the records reach the callbacks as ``logs["batches"]``, an (n_batches, 4) NumPy array of
+    [batch size, mean cost, Σ‖W‖², total weight] rows (what scikit-learn's ``loss_`` is made of).
 
     ``run`` holds the compiled functions (``steps.Run``). ``keep(training)`` is called on every way
     out: normally, after a non-finite training cost (the epoch replayed to find the culprit,
     ``training.params`` left at the last finite ones, :class:`DivergenceError` raised) and after
     Ctrl-C (``training.params`` those of the last completed step, ``exc.history`` attached).
     """
-    names = ["cost"] + (["accuracy"] if classifier else [])
+    names = ["cost"] + (["accuracy"] if classifier and not running else [])
     metric_names = names + ([f"val_{m}" for m in names] if val is not None else [])
     training = Training(data.place(params), data.place(state), optimizer, epochs, metric_names, data.place)
     history, l2c = training.history, l2 / data.n
@@ -86,15 +93,22 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
             # NumPy's overflow warnings (a saturating sigmoid's exp) are not failures: a non-finite cost
             # or parameter is, and the check below raises DivergenceError for it
             with _backend.quiet_floating_point(run.backend):
+                sizes, records = [], []
                 try:
                     for Xs, Ys, ws in data.groups(batch_size, rng if shuffle else None):  # stacked batches
                         group = (Xs, Ys, ws, run.noise(rng, Xs.shape[:2]))  # dropout's draws, if any
+                        sizes += [Xs.shape[1]] * Xs.shape[0]
                         for current in run.steps(*training.current, group, l2c):
-                            training.current = current  # one store a step: never half-updated
+                            training.current = current[:2]  # one store a step: never half-updated
+                            if running:
+                                records.append(current[2])
                 except ValueError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
                     training.current = start[:2]
                     raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
-                values = data.evaluate(run.metrics, training.params, l2)  # the epoch's one host synchronisation
+                if running:  # the batches' records and whether the parameters are finite: two host reads
+                    rows, values = _running(records, sizes, l2c, data.n, run.finite(training.params), run.backend)
+                else:
+                    values = data.evaluate(run.metrics, training.params, l2)  # the epoch's one host synchronisation
             if not np.isfinite(values[0]):
                 replay = start[2]  # the epoch's generator as it was: same order, same dropout masks
                 batches = ((*b, run.noise(replay, b[0].shape[:1]))
@@ -103,6 +117,8 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
                     run.step, run.metrics, run.finite, start[:2], batches, l2c, run.backend)
                 raise divergence.error(epoch, k, n_batches, reason, optimizer.lr, history)
             logs = dict(zip(names, map(float, values)))
+            if running:
+                logs["batches"] = rows
             if val is not None:
                 logs.update(zip(metric_names[len(names):], map(float, val.evaluate(run.metrics, training.params, l2))))
             for name in metric_names:
@@ -123,3 +139,14 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
         if keep is not None:
             keep(training)
     return training
+
+
+def _running(records, sizes, l2c, n, finite, backend):
+    """(the (n_batches, 4) array of [size, mean cost, Σ‖W‖², weight] rows, [running cost]) from the
+    steps' records — one per step, or a compiled group's stacked — and the parameters' finiteness
+    flag (a non-finite parameter makes the cost NaN, as the full pass's check does)."""
+    xp = array_api_compat.array_namespace(records[0])
+    rows = xp.stack(records) if records[0].ndim == 1 else xp.concat(records, axis=0)
+    rows = np.column_stack([np.asarray(sizes, dtype=np.float64), _backend.to_numpy(rows).astype(np.float64)])
+    cost = float(np.sum(rows[:, 0] * (rows[:, 1] + 0.5 * l2c * rows[:, 2])) / n)
+    return rows, [cost if _backend.to_bool(finite, backend) else float("nan")]

@@ -31,9 +31,10 @@ class Run(NamedTuple):
     noise: Callable
 
 
-def make_run(spec, optimizer, l2, backend, metrics, finite, dropout=None, asarray=None):
-    """A :class:`Run`; ``dropout`` is one rate per hidden layer (or None), ``asarray`` places host arrays."""
-    step = make_step(spec, optimizer, l2, backend, dropout)
+def make_run(spec, optimizer, l2, backend, metrics, finite, dropout=None, asarray=None, record=False):
+    """A :class:`Run`; ``dropout`` is one rate per hidden layer (or None), ``asarray`` places host arrays,
+    ``record``: every step also gives its batch's record (see :func:`make_step`)."""
+    step = make_step(spec, optimizer, l2, backend, dropout, record)
     steps = _backend.scan_steps(step, backend if spec.kernel.jittable else None)
     width = 0 if not dropout else sum(n for n, _ in dropout)
 
@@ -55,7 +56,7 @@ def dropout_keep(xp, u, dropout):
     return keep
 
 
-def make_step(spec, optimizer, l2, backend, dropout=None):
+def make_step(spec, optimizer, l2, backend, dropout=None, record=False):
     """``step(params, state, batch, l2c) -> (params, state)``: one mini-batch step of ``optimizer``.
 
     The gradient is the batch MEAN (network.py's η/m Σ_x ∇C_x, with η applied by the optimizer), or
@@ -67,6 +68,11 @@ def make_step(spec, optimizer, l2, backend, dropout=None):
     The optimizer's ``prescale`` (sgd: η_t) is folded into the same δ^L multiplication as 1/m, as
     network.py's η/m: BP2–BP4 being linear in δ, every gradient arrives scaled, and ``descend``
     finishes the update (sgd: p − g, one pass per parameter).
+
+    ``record=True``: ``-> (params, state, rec)`` with rec = [c, R, s] for the running epoch cost, from
+    the step's own forward pass, at the parameters before the update: c the batch's mean cost
+    (weighted mean with sample weights), R = Σ‖W‖² (0 without ``l2``), s the batch's total weight
+    (its size without sample weights).
     """
     xp = spec.xp
     prescale, descend = optimizer.prescale, optimizer.descend or optimizer.update
@@ -76,10 +82,18 @@ def make_step(spec, optimizer, l2, backend, dropout=None):
         gain = prescale(state)
         scale = gain * (1.0 / X.shape[0]) if w is None else gain * xp.reshape(w / xp.sum(w), (-1, 1))
         keep = None if u is None else dropout_keep(xp, u, dropout)
-        grads_w, grads_b = backprop(spec, weights, biases, X, Y, scale=scale, keep=keep)
+        grads = backprop(spec, weights, biases, X, Y, scale=scale, keep=keep, costs=record)
+        grads_w, grads_b = grads[0], grads[1]
         if l2:
             grads_w = [g + (gain * l2c) * W for g, W in zip(grads_w, weights)]
-        return descend((grads_w, grads_b), state, params)
+        new = descend((grads_w, grads_b), state, params)
+        if not record:
+            return new
+        costs = grads[2]
+        s = xp.full_like(costs[0], X.shape[0]) if w is None else xp.sum(w)
+        c = xp.sum(costs) / X.shape[0] if w is None else xp.sum(w * costs) / s
+        R = sum(xp.sum(W * W) for W in weights) if l2 else xp.zeros_like(c)
+        return (*new, xp.stack([c, R, s]))
 
     return _backend.jit(step, backend) if spec.kernel.jittable else step
 
