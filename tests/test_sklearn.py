@@ -130,8 +130,9 @@ def test_classifier_trains_exactly_as_scikit_learn(params, tol):
         assert ours.best_validation_score_ == theirs.best_validation_score_ and ours.best_loss_ is None
     else:
         assert ours.validation_scores_ is None and ours.best_loss_ == min(ours.loss_curve_)
-        # loss_curve_: ours is the cost after each epoch, scikit-learn's the mean of the batch costs during it
-        np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=0.2)
+    # loss_curve_ is scikit-learn's: each batch's loss (with its L2 term) as the step computed it, weighted
+    # by the batch's size (fit(running_cost=True)); as exact as the parameters
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10 if tol <= 1e-12 else 10 * tol)
 
 
 @pytest.mark.parametrize("params", [
@@ -148,15 +149,21 @@ def test_multi_output_regressor_trains_exactly_as_scikit_learn(params):
         assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
     else:
         np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-9)
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7, atol=1e-9)
 
 
-def test_regressor_loss_is_scikit_learns_half_mean_squared_error():
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_regressor_loss_is_scikit_learns_half_mean_squared_error(alpha):
+    """loss_: ½ squared error averaged over samples AND outputs, at the parameters the last step
+    started from (one full batch: the step's own forward pass), plus ½ α Σ‖W‖² / n."""
     X, y = make_regression(n_samples=120, n_features=4, n_targets=2, random_state=1)
-    reg = MLPRegressor(hidden_layer_sizes=(6,), max_iter=3, alpha=0.0, batch_size=120, backend="numpy",
-                       random_state=0).fit(X, y / 50)
-    expected = 0.5 * np.mean((reg.predict(X) - y / 50) ** 2)  # the cost after the last epoch, on all samples
-    assert reg.loss_ == pytest.approx(expected, rel=1e-10)
+    kw = dict(hidden_layer_sizes=(6,), max_iter=3, alpha=alpha, batch_size=120, solver="sgd", random_state=0)
+    before = MLPRegressor(backend="numpy", **{**kw, "max_iter": 2}).fit(X, y / 50)
+    reg = MLPRegressor(backend="numpy", **kw).fit(X, y / 50)
+    penalty = 0.5 * alpha * sum(float(np.sum(W**2)) for W in before.coefs_) / 120
+    assert reg.loss_ == pytest.approx(0.5 * np.mean((before.predict(X) - y / 50) ** 2) + penalty, rel=1e-10)
+    assert reg.loss_curve_ == pytest.approx(SkRegressor(**kw).fit(X, y / 50).loss_curve_, rel=1e-10)
 
 
 def test_digits_accuracy_close_to_scikit_learn():

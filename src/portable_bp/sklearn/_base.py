@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn import get_config
-from sklearn.base import BaseEstimator, is_classifier
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -159,16 +159,6 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
             else:
                 self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
-
-    def _epoch_loss(self, cost, params, penalty):
-        """scikit-learn's loss_ from the network's training cost: the same for classifiers; for a
-        regressor with k outputs scikit-learn averages the squared error over the outputs too, so
-        the data term is divided by k (the L2 term is not)."""
-        k = self.n_outputs_ if not is_classifier(self) else 1
-        if k == 1:
-            return float(cost)
-        squares = sum(float(np.sum(_backend.to_numpy(W) ** 2)) for W in params[0])
-        return (float(cost) - penalty * squares) / k + penalty * squares
 
     def _validation_score(self, params, X_val, y_val, sw_val):
         out = forward(self.net_.spec, *params, X_val)[1][-1]

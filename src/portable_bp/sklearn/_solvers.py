@@ -94,13 +94,23 @@ _RULES = {
 }
 
 
+def sklearn_loss(batches, alpha, k, n):
+    """scikit-learn's ``loss_`` of an epoch from ``fit(running_cost=True)``'s batch records ([size m,
+    mean cost c, Σ‖W‖² R, total weight s] per batch, each at the parameters before its step): its
+    ``_fit_stochastic`` adds up, per batch, m · (c / k + ½ α R / s) — the batch's loss, with the L2
+    term of that batch, weighted by the batch's size — and divides by n."""
+    m, c, R, s = batches.T
+    return float(np.sum(m * (c / k + 0.5 * alpha * R / s)) / n)
+
+
 class _EpochEnd(train.Callback):
     """scikit-learn's end of an iteration, after every epoch of ``MLP.fit``: loss_curve_, n_iter_, t_;
     the no-improvement count on the training loss (or on the validation score with early stopping,
     keeping the best parameters); the learning-rate rule; the stop."""
 
-    def __init__(self, est, rule, n_samples, penalty, val):
-        self.est, self.rule, self.n_samples, self.penalty, self.val = est, rule, n_samples, penalty, val
+    def __init__(self, est, rule, n_samples, alpha, val):
+        self.est, self.rule, self.n_samples, self.alpha, self.val = est, rule, n_samples, alpha, val
+        self.k = est.n_outputs_ if not is_classifier(est) else 1  # the squared error is averaged over outputs too
         self.stopped = False
 
     def on_train_begin(self, training):
@@ -111,7 +121,7 @@ class _EpochEnd(train.Callback):
 
     def on_epoch_end(self, epoch, logs):
         est, training = self.est, self.training
-        loss = est._epoch_loss(logs["cost"], training.params, self.penalty)
+        loss = sklearn_loss(logs["batches"], self.alpha, self.k, self.n_samples)
         est.n_iter_ += 1
         est.t_ += self.n_samples
         est.loss_ = loss
@@ -189,14 +199,14 @@ def _fit_stochastic(est, X, Y, y_out, sw, incremental, rs):
                           stacklevel=4)
         batch_size = int(np.clip(est.batch_size, 1, n))
     mean_weight = 1.0 if sw is None else float(np.mean(sw))
-    penalty = 0.5 * alpha / batch_size  # the training cost's L2 term is penalty · Σ‖W‖²
-    callback = _EpochEnd(est, rule, n, penalty, val)
+    callback = _EpochEnd(est, rule, n, alpha, val)
     extra = {} if sw is None else {"sample_weight": sw}
     est.n_iter_ = 0
     try:
         net.fit(X, Y, epochs=1 if incremental else int(est.max_iter), batch_size=batch_size,
                 optimizer=None if keep else opt, l2=alpha * n / (batch_size * mean_weight), callbacks=[callback],
-                shuffle=bool(est.shuffle), seed=int(rs.randint(_SEED_MAX)), progress=False, **extra)
+                shuffle=bool(est.shuffle), seed=int(rs.randint(_SEED_MAX)), progress=False, running_cost=True,
+                **extra)
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.", stacklevel=4)
     except train.DivergenceError as exc:
