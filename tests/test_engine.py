@@ -394,15 +394,29 @@ def test_a_network_pickles_and_deep_copies_with_its_optimizer(backend):
 
 
 # -- running_cost: the epoch cost from the steps' own forward passes ------------------------------
+class BatchRecords(pbp.train.Callback):
+    """Keeps ``training.batches`` after every epoch (the running cost's records)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_train_begin(self, training):
+        self.training = training
+
+    def on_epoch_end(self, epoch, logs):
+        self.rows.append(self.training.batches)
+
+
 def test_running_cost_is_the_mean_of_the_batch_costs_before_each_step(backend):
     """fit(running_cost=True): the mean, weighted by batch size, of each batch's cost at the parameters
     its step started from (a hand loop of evaluate + update gives the same), the same training, the
-    batch records in logs["batches"], and no training accuracy."""
+    batch records as training.batches, and no training accuracy."""
     X, Y = data(n=43)
     net, ref = sigmoid_ce(backend), sigmoid_ce(backend)
-    rows = []
+    records = BatchRecords()
     history = net.fit(X, Y, epochs=2, batch_size=10, lr=0.5, shuffle=False, progress=False, running_cost=True,
-                      callbacks=[LambdaCallback(lambda epoch, logs: rows.append(logs["batches"]))])
+                      callbacks=[records])
+    rows = records.rows
     assert set(history) == {"cost"}
     for epoch in range(2):
         costs, sizes = [], []
@@ -426,9 +440,9 @@ def test_running_cost_with_l2_and_sample_weights_one_batch_per_epoch(backend):
     kw = dict(epochs=4, batch_size=X.shape[0], lr=0.3, l2=2.0, sample_weight=w, seed=0, progress=False)
     net, ref = sigmoid_ce(backend), sigmoid_ce(backend)
     squares = float(sum(np.sum(W**2) for W in ref.params_numpy()[0]))
-    rows = []
-    running = net.fit(X, Y, running_cost=True, callbacks=[LambdaCallback(lambda e, logs: rows.append(logs["batches"]))],
-                      **kw)["cost"]
+    records = BatchRecords()
+    running = net.fit(X, Y, running_cost=True, callbacks=[records], **kw)["cost"]
+    rows = records.rows
     full = ref.fit(X, Y, **kw)["cost"]
     assert params_bits(net) == params_bits(ref)
     np.testing.assert_allclose(running[1:], full[:-1], rtol=1e-12)
@@ -440,3 +454,15 @@ def test_running_cost_must_be_a_bool():
     X, Y = data()
     with pytest.raises(TypeError, match="running_cost"):
         sigmoid_ce("numpy").fit(X, Y, epochs=1, batch_size=8, lr=0.1, running_cost="yes", progress=False)
+
+
+def test_running_cost_logs_stay_plain_numbers(tmp_path):
+    """The loggers write every log: with running_cost they are still only numbers (cost, val_*, lr)."""
+    X, Y = data()
+    net = sigmoid_ce("numpy")
+    net.fit(X[:30], Y[:30], epochs=2, batch_size=8, lr=0.5, progress=False, running_cost=True,
+            validation_data=(X[30:], Y[30:]),
+            callbacks=[JSONLogger(tmp_path / "log.jsonl"), CSVLogger(tmp_path / "log.csv")])
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [sorted(line) for line in lines] == [["cost", "epoch", "lr", "val_accuracy", "val_cost"]] * 2
+    assert (tmp_path / "log.csv").read_text().splitlines()[0] == "epoch,cost,val_cost,val_accuracy,lr"

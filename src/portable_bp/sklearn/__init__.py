@@ -31,9 +31,11 @@ How scikit-learn's training maps onto :meth:`portable_bp.MLP.fit` (see docs/skle
 * ``solver="lbfgs"`` (``_lbfgs``): ``scipy.optimize.minimize(method="L-BFGS-B")`` on the flattened parameters,
   with scikit-learn's loss and gradient (BP1–BP4, mean over the samples, plus the alpha term).
 
-Known differences, all documented in docs/sklearn.md: ``loss_curve_`` holds the training loss
-after each epoch (scikit-learn's is the mean of the batch losses during it); the shuffling order
-is drawn from ``random_state`` differently; Adam's ε is added to √v̂ as in PyTorch (scikit-learn
+``loss_curve_`` / ``loss_`` are scikit-learn's own: the batch losses (with their L2 terms) as the
+steps computed them, from ``MLP.fit(running_cost=True)``.
+
+Known differences, all documented in docs/sklearn.md: the shuffling order is drawn from
+``random_state`` differently; Adam's ε is added to √v̂ as in PyTorch (scikit-learn
 adds it to √v); sparse X is densified for each fit and predict.
 
 One job per module: ``_params`` (parameter checks), ``_solvers`` (the table, ``_EpochEnd``,

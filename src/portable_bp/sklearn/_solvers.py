@@ -121,7 +121,7 @@ class _EpochEnd(train.Callback):
 
     def on_epoch_end(self, epoch, logs):
         est, training = self.est, self.training
-        loss = sklearn_loss(logs["batches"], self.alpha, self.k, self.n_samples)
+        loss = sklearn_loss(training.batches, self.alpha, self.k, self.n_samples)
         est.n_iter_ += 1
         est.t_ += self.n_samples
         est.loss_ = loss

@@ -28,13 +28,14 @@ from . import divergence
 
 class Training:
     """The state of one run, as callbacks see it: ``params`` ((weights, biases)), the optimizer
-    ``state``, ``history``, ``epochs``, ``metric_names``; set ``stop = True`` to end after this epoch."""
+    ``state``, ``history``, ``epochs``, ``metric_names``, and with a running cost ``batches`` (the last
+    epoch's batch records, see :func:`fit`); set ``stop = True`` to end after this epoch."""
 
     def __init__(self, params, state, optimizer, epochs, metric_names, place):
         self.current, self.optimizer = (params, state), optimizer
         self.epochs, self.metric_names, self._place = epochs, metric_names, place
         self.history = {name: [] for name in metric_names}
-        self.stop = False
+        self.stop, self.batches = False, None
 
     @property
     def params(self):
@@ -71,7 +72,7 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
     ``running=True`` (a ``run`` whose steps make records): the epoch's cost is the running one — the
     batches' costs as the steps computed them, weighted by batch size (with L2, each batch's
     (λ/2n)·Σ‖W‖² at its parameters) — with no pass over the training set and no training accuracy;
-    the records reach the callbacks as ``logs["batches"]``, an (n_batches, 4) NumPy array of
+    the callbacks find the epoch's records as ``training.batches``, an (n_batches, 4) NumPy array of
     [batch size, mean cost, Σ‖W‖², total weight] rows (what scikit-learn's ``loss_`` is made of).
 
     ``run`` holds the compiled functions (``steps.Run``). ``keep(training)`` is called on every way
@@ -79,8 +80,9 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
     ``training.params`` left at the last finite ones, :class:`DivergenceError` raised) and after
     Ctrl-C (``training.params`` those of the last completed step, ``exc.history`` attached).
     """
-    names = ["cost"] + (["accuracy"] if classifier and not running else [])
-    metric_names = names + ([f"val_{m}" for m in names] if val is not None else [])
+    evaluated = ["cost"] + (["accuracy"] if classifier else [])  # what a pass over a data set measures
+    names = ["cost"] if running else evaluated
+    metric_names = names + ([f"val_{m}" for m in evaluated] if val is not None else [])
     training = Training(data.place(params), data.place(state), optimizer, epochs, metric_names, data.place)
     history, l2c = training.history, l2 / data.n
     n_batches = -(-data.n // batch_size)
@@ -118,7 +120,7 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
                 raise divergence.error(epoch, k, n_batches, reason, optimizer.lr, history)
             logs = dict(zip(names, map(float, values)))
             if running:
-                logs["batches"] = rows
+                training.batches = rows
             if val is not None:
                 logs.update(zip(metric_names[len(names):], map(float, val.evaluate(run.metrics, training.params, l2))))
             for name in metric_names:
