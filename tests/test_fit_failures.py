@@ -262,3 +262,17 @@ def test_bad_fit_options(kwargs, error, match):
     with pytest.raises(error, match=match):
         net.fit(X, y, **settings)
     assert params_bits(net) == start
+
+
+def test_an_internal_value_error_mid_epoch_is_not_called_bad_data(monkeypatch):
+    """Only bad data read during training (out-of-core blocks) gets "the network keeps the parameters it
+    had before this epoch"; any other ValueError raised by a step comes out as it is."""
+    X, Y = regression()
+    net = relu_net("numpy")
+
+    def step(real, *args):
+        raise ValueError("boom")
+
+    wrap_steps(monkeypatch, step)
+    with pytest.raises(ValueError, match="^boom$"):
+        net.fit(X, Y, epochs=1, batch_size=8, lr=0.1, progress=False)

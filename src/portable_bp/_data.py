@@ -135,7 +135,7 @@ class Stream:
                 if isinstance(index, slice)
                 else f"one of the {len(index)} shuffled samples {np.sort(index)[:8].tolist()}..."
             )
-            raise ValueError(f"{exc} (found in {where}, read from the out-of-core data)") from None
+            raise check.DataError(f"{exc} (found in {where}, read from the out-of-core data)") from None
         return Xr, Yr
 
     def batches(self, batch_size, rng=None):

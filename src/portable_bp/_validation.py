@@ -12,6 +12,11 @@ import numpy as np
 from . import _backend
 
 
+class DataError(ValueError):
+    """Bad values found in data as it is read during training (out-of-core data is checked block by
+    block): the training loop puts the parameters back to the epoch's start and says so."""
+
+
 def check_choice(kind, value, choices, aliases=None):
     if not isinstance(value, str):
         raise TypeError(f"{kind} must be a string, one of {sorted(choices)}; got {value!r}")

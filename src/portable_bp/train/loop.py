@@ -23,6 +23,7 @@ import array_api_compat
 import numpy as np
 
 from .. import _backend
+from .._validation import DataError
 from . import divergence
 
 
@@ -104,7 +105,7 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
                             training.current = current[:2]  # one store a step: never half-updated
                             if running:
                                 records.append(current[2])
-                except ValueError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
+                except DataError as exc:  # bad data found mid-epoch (streamed data is checked as it is read)
                     training.current = start[:2]
                     raise ValueError(f"{exc}. The network keeps the parameters it had before this epoch.") from None
                 if running:  # the batches' records and whether the parameters are finite: two host reads
