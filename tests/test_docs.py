@@ -9,6 +9,7 @@ hosts (``jax.distributed.initialize()``).
 
 import ast
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -59,6 +60,46 @@ def missing_requirement(code):
             if importlib.util.find_spec(top) is None:
                 return f"needs {top}, which is not installed here"
     return None
+
+
+def fresh_names(module="portable_bp"):
+    """What ``import portable_bp`` alone provides, read in a new interpreter: in this one, other tests
+    have imported submodules (``portable_bp.datasets``, ...), which then look like attributes."""
+    out = subprocess.run([sys.executable, "-c", f"import json, {module}; print(json.dumps(dir({module})))"],
+                         capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def unimported_submodules(code, fresh):
+    """``pbp.X`` in ``code`` (pbp: what ``import portable_bp as ...`` names) where X is neither given by
+    ``import portable_bp`` nor imported by the block itself: it works only if something else imported it."""
+    tree = ast.parse(code)
+    aliases, imported = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "portable_bp":
+                    aliases.add(alias.asname or alias.name)
+                elif alias.name.startswith("portable_bp."):
+                    imported.add(alias.name.split(".")[1])
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "portable_bp":
+                imported.update(alias.name for alias in node.names)
+            elif node.module.startswith("portable_bp."):
+                imported.add(node.module.split(".")[1])
+    return sorted({node.attr for node in ast.walk(tree)
+                   if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                   and node.value.id in aliases and node.attr not in fresh and node.attr not in imported})
+
+
+def test_blocks_import_the_submodules_they_use():
+    """A block that uses ``pbp.datasets`` must import it: ``import portable_bp`` alone does not (this
+    process cannot show it by running the block, the submodule being imported here already)."""
+    fresh = fresh_names()
+    assert "MLP" in fresh and "optim" in fresh
+    assert unimported_submodules("import portable_bp as pbp\npbp.datasets.circles()", fresh) == ["datasets"]
+    bad = {p.values[0]: unimported_submodules(p.values[1], fresh) for p in python_blocks()}
+    assert {name: attrs for name, attrs in bad.items() if attrs} == {}
 
 
 def test_the_pages_have_python_blocks():
