@@ -105,6 +105,13 @@ hlo = jax.jit(lambda ws, bs, X, Y: pbp.backprop.sgd_step(multi.spec, ws, bs, X, 
     multi.weights, multi.biases, Xb[0], Yb[0]).compile().as_text()
 out["hlo_has_all_reduce"] = "all-reduce" in hlo
 
+# the running epoch cost on the mesh: the single device's, value for value ------------------------
+run_single, run_multi = make(), make()
+hrs = run_single.fit(X, labels, running_cost=True, **FIT)
+hrm = run_multi.fit(X, labels, devices=N_DEV, running_cost=True, **FIT)
+out["running_cost_rel_diff"] = max(abs(a - b) / abs(a) for a, b in zip(hrs["cost"], hrm["cost"]))
+out["running_params_rel_diff"] = rel_diff(run_single, run_multi)
+
 # a list of devices, and "all"; float32 ------------------------------------------------------------
 two = make()
 two.fit(X, labels, devices=jax.devices()[:2], **FIT)

@@ -54,6 +54,7 @@ def test_mesh_equals_single_device_float64(jax_only):
     assert r["memmap_multi_rel_diff"] < 1e-12  # a memory map streamed onto the mesh
     np.testing.assert_allclose(r["accuracy_multi"], r["accuracy_single"], rtol=1e-12)
     assert r["f32_rel_diff_params"] < 1e-5
+    assert r["running_cost_rel_diff"] < 1e-12 and r["running_params_rel_diff"] < 1e-12  # fit(running_cost=True)
 
 
 def test_batches_are_sharded_and_parameters_replicated(jax_only):
