@@ -62,7 +62,7 @@ except ImportError:  # a fresh clone without an install: use its sources
 
 from pbp_bench import _csv  # noqa: E402
 from pbp_bench.report import machine_info, write_json  # noqa: E402
-from pbp_bench.timing import cpu_counters, measure_many, others_cpu, wait_until_idle  # noqa: E402
+from pbp_bench.timing import measure_family  # noqa: E402
 
 LR = 0.1  # η: at B=1, 0.5 is chaotic (float32 rounding differences grow to O(1) within an epoch)
 N_SAMPLES = 10_000
@@ -522,25 +522,11 @@ def measure_setting(p, keys, cfg, repeats):
     for row, impl in entries:
         families.setdefault(FAMILY[key_name(row["key"])], []).append((row, impl))
     for name, family in families.items():
-        best = None
-        for attempt in range(1 + cfg.retry_busy):
-            if cfg.wait_idle > 0:
-                wait_until_idle(cfg.wait_idle, threshold=BUSY, log=log)
-            if attempt:
-                log(f"  {p.label} [{name}]: {best[2]} variants had too few quiet repeats; measuring again")
-            time.sleep(0.2)  # let the previous family's spinning worker threads park
-            start = cpu_counters()
-            with _quiet_warnings():
-                timings = measure_many([(impl.epoch, _same) for _, impl in family], repeats=repeats,
-                                       min_time=cfg.min_time, warmup=2, slow=1.0, busy=BUSY,
-                                       extra_rounds=cfg.extra_rounds)
-            load = others_cpu(start)
-            noisy = sum(1 for t in timings if not t.get("quiet", True))
-            if best is None or noisy < best[2]:
-                best = (load, timings, noisy)
-            if not noisy:
-                break
-        load, timings, _ = best
+        with _quiet_warnings():
+            load, timings = measure_family([(impl.epoch, _same) for _, impl in family], retries=cfg.retry_busy,
+                                           wait_idle=cfg.wait_idle, busy=BUSY, log=log, label=f"{p.label} [{name}]",
+                                           repeats=repeats, min_time=cfg.min_time, warmup=2, slow=1.0,
+                                           extra_rounds=cfg.extra_rounds)
         for (row, _), t in zip(family, timings):
             if "error" in t:
                 row["skipped"] = t["error"]

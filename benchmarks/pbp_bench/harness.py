@@ -4,7 +4,6 @@ the peers on the same networks and data, and a GEMM rate per backend and dtype."
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +12,7 @@ from portable_bp import _backend
 from portable_bp.mlp import MLP, init_params
 
 from . import peers as peers_mod
-from .timing import cpu_counters, measure_many, others_cpu, syncer, wait_until_idle
+from .timing import measure_family, syncer, wait_until_idle
 
 KERNELS = ("matmul", "einsum", "stacked", "loop")
 OPS = ("forward", "backprop", "step")
@@ -305,25 +304,10 @@ def run_case(case, dtype, backends, cfg):
         families.setdefault(FAMILY.get(key, "cupy" if cfg.gpu else "numpy"), []).append(e)
     timed = []
     for name, family in families.items():
-        best, load = None, None
-        for attempt in range(1 + cfg.retry_busy):
-            if attempt:
-                avg = "?" if load is None else f"{load:.2f}"
-                log(f"  {case.label} {dtype} [{name}]: {best[2]} variants had too few quiet repeats "
-                    f"(other processes used {avg} cores on average); measuring again")
-                if cfg.wait_idle > 0:
-                    wait_until_idle(cfg.wait_idle, threshold=BUSY_CORES, log=log)
-            time.sleep(0.2)  # let the previous family's spinning worker threads park
-            counters = cpu_counters()
-            timings = measure_many([(fn, sync) for _, fn, sync in family], repeats=cfg.repeats,
-                                   min_time=cfg.min_time, warmup=cfg.warmup, slow=cfg.slow, busy=BUSY_CORES)
-            load = others_cpu(counters)
-            noisy = sum(1 for t in timings if not t.get("quiet", True))
-            if best is None or noisy < best[2]:
-                best = (load, timings, noisy)
-            if not noisy:
-                break
-        load, timings, _ = best
+        load, timings = measure_family([(fn, sync) for _, fn, sync in family], retries=cfg.retry_busy,
+                                       wait_idle=cfg.wait_idle, busy=BUSY_CORES, log=log,
+                                       label=f"{case.label} {dtype} [{name}]", repeats=cfg.repeats,
+                                       min_time=cfg.min_time, warmup=cfg.warmup, slow=cfg.slow)
         timed += [(dict(row, others_cpu_cores=load), t) for (row, _, _), t in zip(family, timings)]
 
     gemm, gemm_rows = {}, []
