@@ -80,3 +80,7 @@ settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True
                           print_blob=True)
 settings.register_profile("deep", max_examples=400, deadline=None, suppress_health_check=_SUPPRESS, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# -- the summary: skips grouped by reason (pyproject's addopts "-rfE" still lists every failure and error)
+from skip_summary import summarize_skips as pytest_terminal_summary  # noqa: E402, F401
