@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import portable_bp as pbp
 from portable_bp import cli, datasets
 
