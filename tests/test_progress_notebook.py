@@ -40,6 +40,13 @@ def test_a_terminal_gets_tqdms_bar_and_a_log_file_one_line_per_epoch(monkeypatch
     assert all("cost=" in line and "accuracy=" in line for line in lines) and "\r" not in log.getvalue()
 
 
+def test_initial_is_checked():
+    with pytest.raises(ValueError, match="initial"):
+        ProgressBar(initial=-1)
+    with pytest.raises(TypeError, match="initial"):
+        ProgressBar(initial=2.5)
+
+
 def test_kernel_detection_needs_an_ipkernelapp_config(monkeypatch):
     import sys
     import types

@@ -16,6 +16,7 @@ import math
 import os
 import sys
 
+from .. import _checks
 from . import _progress
 
 
@@ -159,7 +160,8 @@ class ProgressBar(Callback):
     resumed run), so the bar says "epoch 4/5" and not "1/2"."""
 
     def __init__(self, desc="fit", file=None, initial=0):
-        self.desc, self.file, self.initial = desc, file, initial
+        self.desc, self.file = desc, file
+        self.initial = _checks.integer("initial", initial, low=0)  # epochs trained before this fit
 
     def on_train_begin(self, training):
         self.total = self.initial + training.epochs
