@@ -313,3 +313,14 @@ def test_the_recipe_offline_fails_with_one_error_and_no_empty_run(tmp_path, monk
     err = capsys.readouterr().err
     assert "mnist.pkl.gz" in err and "github.com/mnielsen" in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_cli_reads_the_standard_split_from_the_data_folder(tmp_path, monkeypatch, no_network):
+    arrays, files = small_mnist(n_train=12, n_test=5)
+    pin(monkeypatch, files)
+    write(tmp_path, files)
+    monkeypatch.setenv("PORTABLE_BP_DATA", str(tmp_path))
+    X_tr, y_tr, X_te, y_te = cli.load_dataset("mnist", seed=3)  # the fixed split, whatever the seed
+    assert X_tr.shape == (12, 784) and X_te.shape == (5, 784)
+    np.testing.assert_array_equal(y_te, arrays["t10k-labels-idx1-ubyte.gz"])
+    assert cli.DEFAULT_LAYERS["mnist"] == cli.DEFAULT_LAYERS["mnist_nielsen"] == "784,30,10"
