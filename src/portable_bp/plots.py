@@ -62,25 +62,11 @@ def _figure(figsize, layout="constrained"):
     return fig
 
 
-_SHOWABLE = []
-
-
 def _showable():
-    """matplotlib's Figure with ``_repr_png_``: Jupyter displays it as the value of a cell, with or
-    without the inline backend (which, when active, formats it itself: one image either way)."""
-    if not _SHOWABLE:
-        from matplotlib.figure import Figure
+    """matplotlib's Figure with ``_repr_png_`` (:mod:`portable_bp._showable`)."""
+    from ._showable import ShowableFigure
 
-        class ShowableFigure(Figure):
-            def _repr_png_(self):
-                import io
-
-                buffer = io.BytesIO()
-                self.savefig(buffer, format="png", dpi=100)
-                return buffer.getvalue()
-
-        _SHOWABLE.append(ShowableFigure)
-    return _SHOWABLE[0]
+    return ShowableFigure
 
 
 def _root_figure(ax):
