@@ -324,3 +324,10 @@ def test_the_cli_reads_the_standard_split_from_the_data_folder(tmp_path, monkeyp
     assert X_tr.shape == (12, 784) and X_te.shape == (5, 784)
     np.testing.assert_array_equal(y_te, arrays["t10k-labels-idx1-ubyte.gz"])
     assert cli.DEFAULT_LAYERS["mnist"] == cli.DEFAULT_LAYERS["mnist_nielsen"] == "784,30,10"
+
+
+def test_a_failed_first_download_leaves_no_empty_data_folder(tmp_path):
+    home = tmp_path / "cache" / "portable_bp"  # the conftest's opener refuses the network
+    with pytest.raises(OSError, match="tests never use the network"):
+        datasets.mnist(data_home=home)
+    assert not home.exists()

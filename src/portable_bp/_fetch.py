@@ -104,9 +104,16 @@ def fetch(names, remotes, *, data_home=None, download=True, what="the data"):
     missing = [name for name in names if not os.path.isfile(paths[name])]
     if missing and not download:
         raise FileNotFoundError(_missing_message(missing, remotes, folder, what, "download=False"))
+    created = missing and not os.path.isdir(folder)
     for name in names:
         if name in missing:
-            _download(name, remotes[name], paths[name], folder, what, missing, remotes)
+            try:
+                _download(name, remotes[name], paths[name], folder, what, missing, remotes)
+            except BaseException:
+                if created:  # a failed first download leaves no empty data folder behind
+                    with contextlib.suppress(OSError):
+                        os.rmdir(folder)
+                raise
         else:
             why = _problem(paths[name], remotes[name], name)
             if why is not None:
