@@ -134,8 +134,9 @@ def main(argv=None):
         raise SystemExit("portable_bp and network.py disagree")
 
     if plots.have_matplotlib():
-        path = plots.plot_decision_regions(net, X, y, os.path.join(args.out, "decision_regions.png"), X_test, y_test,
-                                           title=f"[2, 3, 3, 1] after {epochs} epochs (same as network.py's)")
+        path = os.path.join(args.out, "decision_regions.png")
+        plots.plot_decision_regions(net, X, y, path, X_test, y_test,
+                                    title=f"[2, 3, 3, 1] after {epochs} epochs (same as network.py's)")
         print(f"wrote {path}")
     else:
         print(f"no figure: matplotlib is missing ({plots.INSTALL_HINT})")

@@ -40,10 +40,11 @@ def main(argv=None):
     monitor = plots.TrainingMonitor(net, X_tr, y_tr, X_te, y_te, frames=True, total_epochs=epochs)
     net.fit(X_tr, y_tr, epochs=epochs, batch_size=10, lr=lr, seed=0, progress=False, callback=monitor)
     print(f"{net}: test accuracy {net.accuracy(X_te, y_te):.1%} after {epochs} epochs")
-    for path in (plots.animate_hidden(monitor, os.path.join(args.out, "hidden.gif")),
-                 plots.plot_costs(monitor, os.path.join(args.out, "cost.png")),
-                 plots.plot_grad_norms(monitor, os.path.join(args.out, "grad_norms.png"))):
-        print(f"wrote {path}")
+    # each function returns its Figure and, given a path, writes it there
+    for name, draw in (("hidden.gif", plots.animate_hidden), ("cost.png", plots.plot_costs),
+                       ("grad_norms.png", plots.plot_grad_norms)):
+        draw(monitor, path=os.path.join(args.out, name))
+        print(f"wrote {os.path.join(args.out, name)}")
     return 0
 
 

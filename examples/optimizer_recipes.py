@@ -22,8 +22,11 @@ which are the same on every rerun.
     python examples/optimizer_recipes.py --backend jax --out out/recipes_jax.md
     python examples/optimizer_recipes.py OUT_DIR --quick       # as the other examples: OUT_DIR/optimizer_recipes.md
 
-Writes the Markdown table to ``--out`` (default examples/results/optimizer_recipes.md) and the raw
-per-run numbers beside it (same name, .json), and prints the table.
+    python examples/optimizer_recipes.py --out examples/results/optimizer_recipes.md   # update the committed table
+
+Writes the Markdown table to ``--out`` (default runs/optimizer_recipes/optimizer_recipes.md, never the
+committed examples/results/ unless ``--out`` names it) and the raw per-run numbers beside it (same name,
+.json), and prints the table.
 """
 
 import argparse
@@ -40,7 +43,9 @@ import numpy as np
 import portable_bp as pbp
 from portable_bp import datasets, optim
 
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "optimizer_recipes.md")
+# a run writes under runs/ (ignored by git); the committed table in examples/results/ is replaced only when asked:
+# --out examples/results/optimizer_recipes.md
+DEFAULT_OUT = os.path.join("runs", "optimizer_recipes", "optimizer_recipes.md")
 
 # Per data set: the network, the budget, the target accuracy and the recipes (label, optimizer, l2).
 SETUPS = {

@@ -80,3 +80,20 @@ settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True
                           print_blob=True)
 settings.register_profile("deep", max_examples=400, deadline=None, suppress_health_check=_SUPPRESS, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# -- the summary: skips grouped by reason (pyproject's addopts "-rfE" still lists every failure and error)
+from skip_summary import summarize_skips as pytest_terminal_summary  # noqa: E402, F401
+
+
+# -- no test downloads: portable_bp's data fetcher refuses the network unless a test serves it local bytes
+@pytest.fixture(autouse=True)
+def _no_downloads(monkeypatch):
+    import urllib.error
+
+    from portable_bp import _fetch
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError(f"tests never use the network (asked for {url})")
+
+    monkeypatch.setattr(_fetch, "urlopen", offline)

@@ -34,7 +34,7 @@ def test_check_passes_and_prints_table(capsys):
 
 
 @pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["train", "--layers", "2,x"],
-                                  ["train", "--dataset", "mnist"], ["frobnicate"], []])
+                                  ["train", "--dataset", "imagenet"], ["frobnicate"], []])
 def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)

@@ -181,3 +181,111 @@ def test_digits_split_is_fixed_whatever_the_training_seed():
     X_tr, X_te, y_tr, y_te = datasets.digits()
     assert len(X_tr) + len(X_te) == 1797 and len(X_te) == 449
     assert not set(map(bytes, X_te)).issubset(set(map(bytes, X_tr)))  # held-out images are not training images
+
+
+# -- figures you can show (issue 20, item 4): Figures returned, ax=, files only with path= ----------------
+def figure_class():
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+@needs_mpl
+def test_every_figure_is_returned_and_written_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    net, mon, history, (X, y, Xt, yt) = trained(epochs=3)
+    Figure = figure_class()
+    figures = [plots.plot_costs(mon), plots.plot_grad_norms(mon), plots.plot_decision_regions(net, X, y),
+               plots.animate_hidden(mon), plots.history(history)]
+    assert all(isinstance(f, Figure) for f in figures)
+    assert list(tmp_path.iterdir()) == []  # no path: no file
+    png = figures[0]._repr_png_()  # what a notebook shows when the Figure is a cell's value
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert callable(figures[3].animation)
+    made = {"cost.png": plots.plot_costs(mon, path="cost.png"), "g.png": plots.plot_grad_norms(mon, path="g.png"),
+            "r.png": plots.plot_decision_regions(net, X, y, path="r.png"), "h.gif": plots.animate_hidden(mon, "h.gif"),
+            "hist.png": plots.history(history, path=tmp_path / "hist.png")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(made)  # and no temporary file left
+    assert all(isinstance(f, Figure) for f in made.values())
+
+
+def line_data(ax):
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()}
+
+
+@needs_mpl
+def test_figures_draw_on_the_callers_axes(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    net, mon, _, (X, y, Xt, yt) = trained(epochs=3)
+    X2, y2 = datasets.circles(n=80, seed=1)
+    history = pbp.MLP([2, 4, 1], loss="cross_entropy", seed=0).fit(
+        X2, y2, epochs=4, batch_size=10, lr=0.5, seed=0, progress=False, validation_data=(X2[:20], y2[:20]))
+    Figure = figure_class()
+    fig = Figure(figsize=(12, 8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 3)
+    assert plots.history(history, ax=axes[0, 0]) is fig  # one Axes: the cost panel
+    drawn = line_data(axes[0, 0])
+    assert drawn["train"] == ([1, 2, 3, 4], history["cost"]) and drawn["validation"][1] == history["val_cost"]
+    assert plots.history(history, ax=[axes[0, 1], axes[0, 2]]) is fig  # one Axes per panel
+    assert line_data(axes[0, 2])["validation"][1] == history["val_accuracy"]
+    assert plots.plot_costs(mon, ax=axes[1, 0]) is fig
+    assert line_data(axes[1, 0])["train"] == (mon.epochs, mon.train_cost)
+    assert plots.plot_grad_norms(mon, ax=axes[1, 1]) is fig
+    assert [list(line.get_ydata()) for line in axes[1, 1].get_lines()][0] == mon.grad_norm_w[0]
+    assert plots.plot_decision_regions(net, X, y, ax=axes[1, 2]) is fig
+    assert axes[1, 2].collections  # the filled regions and the points are on the caller's axes
+    fig.savefig(tmp_path / "composed.png")
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        plots.history(history, ax="left")
+    with pytest.raises(ValueError, match="3-D Axes"):
+        plots.animate_hidden(mon, ax=axes[0, 0])  # 3 hidden units need a 3-D axes
+
+
+@needs_mpl
+def test_history_draws_cost_accuracy_and_lr_and_checks_its_input():
+    history = {"cost": [0.9, 0.5, 0.4], "accuracy": [0.5, 0.8, 0.9], "lr": [0.1, 0.05, 0.025]}
+    fig = plots.history(history)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["Cost per epoch", "Accuracy per epoch", "Learning rate"]
+    assert line_data(fig.axes[2])["learning rate η"][1] == history["lr"]
+    assert [ax.get_title() for ax in plots.history({"cost": [1.0, 0.5]}).axes] == ["Cost per epoch"]
+    with pytest.raises(TypeError, match="history must be the dict fit returns"):
+        plots.history([0.5, 0.4])
+    with pytest.raises(ValueError, match="no 'cost'"):
+        plots.history({"accuracy": [0.5]})
+    with pytest.raises(ValueError, match=r"history\['cost'\]"):
+        plots.history({"cost": ["a lot"]})
+
+
+@needs_mpl
+def test_short_runs_tick_whole_epochs_and_keep_the_legend_off_the_curves():
+    _, mon, history, _ = trained(epochs=3)
+    for fig in (plots.plot_costs(mon), plots.history(history), plots.plot_grad_norms(mon)):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+            assert ax.get_legend() is None  # the figure's own legend, outside every panel
+            for legend in fig.legends:
+                assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+        assert len(fig.legends) == 1
+
+
+@needs_mpl
+@pytest.mark.notebook
+def test_a_figure_is_shown_inline_in_a_notebook():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    import os
+
+    src = os.path.dirname(os.path.dirname(os.path.abspath(pbp.__file__)))
+    code = (f"import sys; sys.path.insert(0, {src!r})\nfrom portable_bp import plots\n"
+            "plots.history({'cost': [0.9, 0.5, 0.4], 'accuracy': [0.5, 0.8, 0.9]})")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    (out,) = nb.cells[0].outputs  # one image: no pyplot, no %matplotlib needed
+    assert out.output_type == "execute_result" and "image/png" in out.data, out

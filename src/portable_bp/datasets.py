@@ -1,9 +1,15 @@
-"""Small data sets, made in-process (no downloads): circles, moons, the notebook's 1-D toy set,
-and scikit-learn's bundled 8x8 digits."""
+"""Data sets: small ones made in-process (circles, moons, the notebook's 1-D toy set, scikit-learn's
+bundled 8x8 digits) and MNIST, downloaded once into a cache folder and checked (:func:`mnist`, the
+standard 60k/10k IDX files; :func:`mnist_nielsen`, network.py's 50k/10k/10k ``mnist.pkl.gz``)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ._fetch import DataFileError, data_folder
+from ._mnist import mnist, mnist_nielsen
+
+__all__ = ["DATASETS", "DataFileError", "circles", "data_folder", "digits", "mnist", "mnist_nielsen", "moons", "toy1d"]
 
 
 def circles(n=1000, noise=0.1, factor=0.3, seed=0):
@@ -69,4 +75,5 @@ def digits(test_size=0.25, seed=0):
     return X[train], X[test], y[train], y[test]
 
 
-DATASETS = {"circles": circles, "moons": moons, "toy1d": toy1d, "digits": digits}
+DATASETS = {"circles": circles, "moons": moons, "toy1d": toy1d, "digits": digits, "mnist": mnist,
+            "mnist_nielsen": mnist_nielsen}

@@ -279,7 +279,8 @@ class MLP:
         ``callbacks``: objects of :mod:`portable_bp.train.callbacks` (EarlyStopping,
         ReduceLROnPlateau, loggers), called after every epoch. Shorthands: ``patience=k`` is
         ``EarlyStopping("val_cost", patience=k)``; ``callback(epoch, net, history)`` a function;
-        ``progress`` the progress bar. With ``shuffle=True`` each epoch visits the samples in an
+        ``progress`` the progress bar (one updating output in a notebook, a line per epoch in a log:
+        ``train.ProgressBar``). With ``shuffle=True`` each epoch visits the samples in an
         order drawn from ``numpy.random.default_rng(seed)`` (``seed`` may be a Generator, which then
         advances: that is how training resumes exactly).
 

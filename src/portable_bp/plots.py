@@ -2,7 +2,10 @@
 regions of 2-D data sets, and the seed notebook's animation of the last hidden layer.
 
 They draw what :class:`TrainingMonitor` (:mod:`portable_bp.monitor`, also importable from here)
-recorded during ``fit``. The plotting functions need matplotlib (``pip install
+recorded during ``fit``, or (:func:`history`) what ``fit`` returned. Every function returns its
+matplotlib ``Figure`` — the value of a notebook cell shows it inline — takes ``ax=`` to draw on the
+caller's axes instead of a figure of its own, and writes a file only when ``path=`` is given (whole
+or not at all: a temporary file renamed into place). They need matplotlib (``pip install
 "portable_bp[plots]"``). It is imported lazily, inside them, and only its Agg canvas is used (no
 pyplot, no global backend switch), so they work on a headless machine and never open a window.
 """
@@ -18,7 +21,7 @@ import numpy as np
 from . import _backend
 from .monitor import TrainingMonitor, class_labels
 
-__all__ = ["TrainingMonitor", "animate_hidden", "class_labels", "plot_costs", "plot_decision_regions",
+__all__ = ["TrainingMonitor", "animate_hidden", "class_labels", "history", "plot_costs", "plot_decision_regions",
            "plot_grad_norms", "project_frames", "write_run_figures"]
 
 INSTALL_HINT = 'pip install "portable_bp[plots]"  (matplotlib and pillow)'
@@ -49,14 +52,74 @@ def have_matplotlib():
 
 
 def _figure(figsize, layout="constrained"):
-    """A matplotlib Figure on an Agg canvas (never a GUI window, no pyplot state)."""
+    """A matplotlib Figure on an Agg canvas (never a GUI window, no pyplot state) that a notebook
+    shows inline as a PNG even when pyplot was never imported (:func:`_showable`)."""
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, layout=layout)
+    fig = _showable()(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _showable():
+    """matplotlib's Figure with ``_repr_png_`` (:mod:`portable_bp._showable`)."""
+    from ._showable import ShowableFigure
+
+    return ShowableFigure
+
+
+def _root_figure(ax):
+    fig = ax.figure
+    while getattr(fig, "figure", fig) is not fig:  # a SubFigure: the Figure holding it
+        fig = fig.figure
+    return fig
+
+
+def _panels(ax, n, figsize, name="ax"):
+    """``(figure, axes list, own)`` for a function that draws ``n`` panels side by side. ``ax=None``: a new
+    figure with ``n`` axes (``own`` True: the function lays out its legends). ``ax`` one Axes: only the first
+    panel is drawn there; a sequence of Axes: one panel on each, in order (as many as given, at most ``n``)."""
+    require_matplotlib()
+    from matplotlib.axes import Axes
+
+    if ax is None:
+        fig = _figure(figsize(n))
+        axes = fig.subplots(1, n) if n > 1 else fig.subplots()
+        return fig, list(np.ravel(axes)), True
+    axes = list(np.ravel(np.asarray(ax, dtype=object))) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+    if not axes or not all(isinstance(a, Axes) for a in axes):
+        raise TypeError(f"{name} must be a matplotlib Axes or a sequence of them (one per panel: at most {n}); "
+                        f"got {type(ax).__name__}")
+    return _root_figure(axes[0]), axes[:n], False
+
+
+def _finish(fig, path, dpi=100):
+    """Write the figure to ``path`` (atomically) when one is given; return the figure."""
+    if path is not None:
+        _save(fig, os.fspath(path), dpi=dpi)
+    return fig
+
+
+def _integer_epochs(ax):
+    """Epoch axes tick whole epochs only (a 3-epoch run is not labelled 0.5, 1.0, 1.5 ...)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _legend(fig, axes, own, **kwargs):
+    """One legend: on a figure of our own, below the panels, outside them (never over a curve); on the
+    caller's axes, matplotlib's "best" place inside each."""
+    if own:
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 4), fontsize="small",
+                       frameon=False, **kwargs)
+    else:
+        for ax in axes:
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize="small")
 
 
 def _save(fig, path, dpi=100):
@@ -102,25 +165,37 @@ def _epoch_label(monitor):
     return "epoch (0 = before training)" if not monitor.start_epoch else "epoch"
 
 
-def plot_costs(monitor, path, title=None):
+def _cost_scale(ax, values):
+    """A log scale for costs that span more than a factor of 5 (a linear one reads better below that)."""
+    values = np.asarray([v for v in values if v is not None], dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size and np.all(values > 0) and values.max() > 5 * values.min():
+        ax.set_yscale("log")
+
+
+def _accuracy_limits(ax, values):
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    ax.set_ylim(min([0.5, *values]) - 0.02, 1.01)
+
+
+def plot_costs(monitor, path=None, title=None, *, ax=None):
     """Mean cost per epoch on the training and test sets (log scale) and, for a classifier, accuracy.
-    After a resume, the epochs continue the checkpoint's, and its earlier training curve is drawn too."""
+    After a resume, the epochs continue the checkpoint's, and its earlier training curve is drawn too.
+
+    Returns the Figure; writes it to ``path`` (atomically) only when a path is given. ``ax``: draw on
+    the caller's axes instead — one Axes gets the cost, a pair ``(cost_ax, accuracy_ax)`` both panels."""
     two = monitor.classifier
-    fig = _figure((10, 4.2) if two else (6, 4.2))
-    axes = fig.subplots(1, 2) if two else [fig.subplots()]
+    fig, axes, own = _panels(ax, 2 if two else 1, lambda n: (10, 4.6) if n == 2 else (6, 4.6))
     ax = axes[0]
     earlier = _earlier(ax, monitor, "cost")
     ax.plot(monitor.epochs, monitor.train_cost, "-o", ms=3, label="train", color=_color(0))
     if monitor.test_cost:
         ax.plot(monitor.epochs, monitor.test_cost, "-s", ms=3, label="test (held out)", color=_color(1))
-    if min(monitor.train_cost + monitor.test_cost + earlier) > 0:
-        ax.set_yscale("log")
+    _cost_scale(ax, monitor.train_cost + monitor.test_cost + earlier)
     ax.set_xlabel(_epoch_label(monitor))
     ax.set_ylabel(f"mean cost C ({monitor.loss})")
     ax.set_title("Cost per epoch")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    if two:
+    if two and len(axes) > 1:
         ax = axes[1]
         earlier = _earlier(ax, monitor, "accuracy")
         ax.plot(monitor.epochs, monitor.train_accuracy, "-o", ms=3, label="train", color=_color(0))
@@ -131,18 +206,20 @@ def plot_costs(monitor, path, title=None):
             ax.set_title("Accuracy per epoch")
         ax.set_xlabel(_epoch_label(monitor))
         ax.set_ylabel("accuracy")
-        ax.set_ylim(min(0.5, *monitor.train_accuracy, *(monitor.test_accuracy or [1]), *earlier) - 0.02, 1.01)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower right")
-    if title:
+        _accuracy_limits(ax, monitor.train_accuracy + monitor.test_accuracy + earlier)
+    for a in axes:
+        a.grid(True, alpha=0.3)
+        _integer_epochs(a)
+    _legend(fig, axes, own)
+    if title and own:
         fig.suptitle(title)
-    return _save(fig, path)
+    return _finish(fig, path)
 
 
-def plot_grad_norms(monitor, path, title=None):
-    """‖(1/m) Σ_x ∂C_x/∂W^l‖ (solid) and ‖(1/m) Σ_x ∂C_x/∂b^l‖ (dashed) per layer and epoch."""
-    fig = _figure((6.5, 4.2))
-    ax = fig.subplots()
+def plot_grad_norms(monitor, path=None, title=None, *, ax=None):
+    """‖(1/m) Σ_x ∂C_x/∂W^l‖ (solid) and ‖(1/m) Σ_x ∂C_x/∂b^l‖ (dashed) per layer and epoch.
+    Returns the Figure; writes it to ``path`` only when given; ``ax``: draw on the caller's axes."""
+    fig, (ax,), own = _panels(ax, 1, lambda n: (7.5, 4.4))
     sizes = monitor.sizes
     for l, (nw, nb) in enumerate(zip(monitor.grad_norm_w, monitor.grad_norm_b)):
         c = _color(l)
@@ -159,12 +236,66 @@ def plot_grad_norms(monitor, path, title=None):
     ax.set_ylabel(f"norm of the mean gradient (probe batch of {monitor._Xg.shape[0]})")
     ax.set_title(title or "Gradient norm per layer (BP3, BP4)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", ncol=2 if len(sizes) > 4 else 1)
-    return _save(fig, path)
+    _integer_epochs(ax)
+    if own:  # beside the axes, outside them: the curves stay visible
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize="small", frameon=False)
+    else:
+        ax.legend(fontsize="small", ncol=2 if len(sizes) > 4 else 1)
+    return _finish(fig, path)
 
 
-def plot_decision_regions(net, X, Y, path, X_test=None, Y_test=None, title=None, resolution=200):
+def history(history, *, ax=None, path=None, title=None):
+    """What ``fit`` returned, drawn without a monitor: the cost per epoch (``cost``, and ``val_cost``
+    with validation data; log scale), the accuracy (``accuracy``/``val_accuracy``, when recorded) and
+    the learning rate (``lr``, when the history holds it), one panel each; epochs count from 1.
+
+    ``history`` is ``fit``'s dict (also ``exc.history`` of an interrupted fit, or metrics.json's
+    ``"history"``). Returns the Figure; writes it to ``path`` only when given. ``ax``: one Axes (the
+    cost panel) or a sequence of Axes, one per panel in that order."""
+    from collections.abc import Mapping
+
+    if not isinstance(history, Mapping):
+        raise TypeError(f"history must be the dict fit returns (lists per metric); got {type(history).__name__}")
+    series = {}
+    for key, values in history.items():
+        try:
+            series[key] = np.asarray(values, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"history[{key!r}] must be a list of numbers, one per epoch") from None
+    if not any(k in series for k in ("cost", "val_cost")):
+        raise ValueError(f"history has no 'cost' to draw (keys: {sorted(series)}): pass what fit returned")
+    panels = [["cost", "val_cost"], ["accuracy", "val_accuracy"], ["lr"]]
+    panels = [[k for k in keys if k in series and series[k].size] for keys in panels]
+    panels = [keys for keys in panels if keys]
+    fig, axes, own = _panels(ax, len(panels), lambda n: (5.2 * n, 4.2), name="ax")
+    names = {"cost": "train", "val_cost": "validation", "accuracy": "train", "val_accuracy": "validation",
+             "lr": "learning rate η"}
+    for ax, keys in zip(axes, panels):
+        for k in keys:
+            y = series[k]
+            ax.plot(np.arange(1, y.size + 1), y, "-o" if y.size <= 60 else "-", ms=3,
+                    color=_color(1 if k.startswith("val_") else (2 if k == "lr" else 0)), label=names[k])
+        kind = keys[0].removeprefix("val_")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel({"cost": "mean cost C", "accuracy": "accuracy", "lr": "learning rate"}[kind])
+        ax.set_title({"cost": "Cost per epoch", "accuracy": "Accuracy per epoch", "lr": "Learning rate"}[kind])
+        if kind == "cost":
+            _cost_scale(ax, np.concatenate([series[k] for k in keys]))
+        elif kind == "accuracy":
+            _accuracy_limits(ax, np.concatenate([series[k] for k in keys]))
+        elif np.all(series["lr"] > 0) and series["lr"].max() > 10 * series["lr"].min():
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        _integer_epochs(ax)
+    _legend(fig, axes, own)
+    if title and own:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def plot_decision_regions(net, X, Y, path=None, X_test=None, Y_test=None, title=None, resolution=200, *, ax=None):
     """The network's output over the plane of a 2-D data set, its decision boundary, and the data.
+    Returns the Figure; writes it to ``path`` only when given; ``ax``: draw on the caller's axes.
 
     One output unit: the output a^L as a colour from class 0's colour to class 1's, with the
     boundary (a^L = 0.5, or 0 for a tanh/identity output) drawn in black. Several outputs: each
@@ -183,8 +314,7 @@ def plot_decision_regions(net, X, Y, path, X_test=None, Y_test=None, title=None,
     g1, g2 = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
                          np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
     out = _backend.to_numpy(net.predict(np.c_[g1.ravel(), g2.ravel()])).astype(float)
-    fig = _figure((6.5, 5.5))
-    ax = fig.subplots()
+    fig, (ax,), own = _panels(ax, 1, lambda n: (6.5, 5.5))
     handles = []
     if out.shape[1] == 1:
         a = out[:, 0].reshape(g1.shape)
@@ -224,9 +354,12 @@ def plot_decision_regions(net, X, Y, path, X_test=None, Y_test=None, title=None,
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_title(title or f"Decision regions of {net.sizes}{title_acc}")
-    fig.legend(handles=ax.get_legend_handles_labels()[0] + handles, loc="outside lower center", fontsize="small",
-               ncol=3)
-    return _save(fig, path)
+    if own:
+        fig.legend(handles=ax.get_legend_handles_labels()[0] + handles, loc="outside lower center",
+                   fontsize="small", ncol=3)
+    else:
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize="small")
+    return _finish(fig, path)
 
 
 # -- the animation --------------------------------------------------------------------------------
@@ -253,15 +386,21 @@ def project_frames(frames, dims=2):
     return [(h - centre) @ axes for h in acts], labels
 
 
-def animate_hidden(monitor, path, fps=4, dims=2, title=None, dpi=80, hold_seconds=1.5, elev=20, azim=-60):
-    """Write the GIF of the last hidden layer's activations, one frame per recorded epoch.
+def animate_hidden(monitor, path=None, fps=4, dims=2, title=None, dpi=80, hold_seconds=1.5, elev=20, azim=-60, *,
+                   ax=None):
+    """The animation of the last hidden layer's activations, one frame per recorded epoch.
 
     Every sample is a dot coloured by its label. 1 unit: the activation on the x axis (the y axis
     only spreads the dots); 2 units: a plane; 3 units: a 3-D scatter; more: a projection fixed across
     frames (:func:`project_frames`). The axis limits are fixed too. The last frame is held for
-    ``hold_seconds``. Uses matplotlib's Pillow writer.
+    ``hold_seconds``.
+
+    Returns the Figure, showing the last frame. With ``path``, the GIF is written there (atomically,
+    matplotlib's Pillow writer); without, ``fig.animation()`` makes a matplotlib ``FuncAnimation`` of it (in a
+    notebook: ``IPython.display.HTML(fig.animation().to_jshtml())``). ``ax``: draw on the caller's axes (a
+    3-D one, ``projection="3d"``, when 3 units are drawn).
     """
-    from matplotlib.animation import PillowWriter
+    from matplotlib.animation import FuncAnimation, PillowWriter
 
     if not monitor.frames:
         raise ValueError("no frames were recorded: make the TrainingMonitor with frames=True")
@@ -279,9 +418,15 @@ def animate_hidden(monitor, path, fps=4, dims=2, title=None, dpi=80, hold_second
     pad = 0.05 * (hi - lo) + 1e-6
     lo, hi = lo - pad, hi + pad
     three_d = coords[0].shape[1] == 3
-    fig = _figure((7.2, 5.6), layout=None)  # one fixed layout for every frame (and half the drawing time)
-    fig.subplots_adjust(left=0.0 if three_d else 0.1, right=0.84, bottom=0.1, top=0.88)
-    ax = fig.add_subplot(projection="3d") if three_d else fig.add_subplot()
+    if ax is None:
+        fig = _figure((7.2, 5.6), layout=None)  # one fixed layout for every frame (and half the drawing time)
+        fig.subplots_adjust(left=0.0 if three_d else 0.1, right=0.84, bottom=0.1, top=0.88)
+        ax, own = (fig.add_subplot(projection="3d") if three_d else fig.add_subplot()), True
+    else:
+        fig, (ax,), own = _panels(ax, 1, None)
+        if three_d != (ax.name == "3d"):
+            want = "a 3-D Axes (fig.add_subplot(projection='3d'))" if three_d else "a 2-D Axes"
+            raise ValueError(f"ax must be {want} to draw {coords[0].shape[1]} coordinates; got a {ax.name!r} one")
     # one line of markers per class, created once; each frame only moves the markers
     artists = []
     for k in np.unique(labels):
@@ -300,25 +445,38 @@ def animate_hidden(monitor, path, fps=4, dims=2, title=None, dpi=80, hold_second
         ax.view_init(elev=elev, azim=azim)
     else:
         ax.grid(True, alpha=0.3)
-    fig.legend(loc="center right", fontsize="small", markerscale=1.5, title="label")
+    if own:
+        fig.legend(loc="center right", fontsize="small", markerscale=1.5, title="label")
+    else:
+        ax.legend(fontsize="small", markerscale=1.5, title="label")
     heading = title or f"Last hidden layer ({n_units} units) of {monitor.sizes}"
-    writer = PillowWriter(fps=fps)
     order = list(range(len(coords))) + [len(coords) - 1] * max(0, int(round(hold_seconds * fps)))
-    with _atomic(path) as tmp, writer.saving(fig, tmp, dpi=dpi):
+
+    def draw(i):
+        c = coords[i]
+        for m, line in artists:
+            if three_d:
+                line.set_data_3d(c[m, 0], c[m, 1], c[m, 2])
+            else:
+                line.set_data(c[m, 0], c[m, 1])
+        _, cost, acc, _ = monitor.frames[i]
+        stats = f"epoch {epochs[i]} · train cost {cost:.4g}"
+        if acc is not None:
+            stats += f" · train accuracy {acc:.1%}"
+        ax.set_title(f"{heading}\n{stats}", fontsize="medium")
+        return [line for _, line in artists]
+
+    if path is None:
+        draw(order[-1])
+        # made on request: an animation that is never rendered warns when it is collected
+        fig.animation = lambda: FuncAnimation(fig, draw, frames=order, interval=1000 / fps, blit=False, repeat=True)
+        return fig
+    writer = PillowWriter(fps=fps)
+    with _atomic(os.fspath(path)) as tmp, writer.saving(fig, tmp, dpi=dpi):
         for i in order:
-            c = coords[i]
-            for m, line in artists:
-                if three_d:
-                    line.set_data_3d(c[m, 0], c[m, 1], c[m, 2])
-                else:
-                    line.set_data(c[m, 0], c[m, 1])
-            _, cost, acc, _ = monitor.frames[i]
-            stats = f"epoch {epochs[i]} · train cost {cost:.4g}"
-            if acc is not None:
-                stats += f" · train accuracy {acc:.1%}"
-            ax.set_title(f"{heading}\n{stats}", fontsize="medium")
+            draw(i)
             writer.grab_frame()
-    return path
+    return fig
 
 
 # -- everything for a run -------------------------------------------------------------------------
@@ -332,20 +490,22 @@ def write_run_figures(out_dir, net, monitor, X_train, Y_train, X_test=None, Y_te
     """
     require_matplotlib()
     name = f" on {dataset}" if dataset else ""
+    path = lambda name: os.path.join(out_dir, name)
     jobs = [
-        lambda: plot_costs(monitor, os.path.join(out_dir, "cost.png"), title=f"{net.sizes}, {net.activation}/"
-                           f"{net.output_activation}, {net.loss}{name}"),
-        lambda: plot_grad_norms(monitor, os.path.join(out_dir, "grad_norms.png"),
-                                title=f"Gradient norm per layer — {net.sizes}{name}"),
+        ("cost.png", lambda: plot_costs(monitor, path("cost.png"), title=f"{net.sizes}, {net.activation}/"
+                                        f"{net.output_activation}, {net.loss}{name}")),
+        ("grad_norms.png", lambda: plot_grad_norms(monitor, path("grad_norms.png"),
+                                                   title=f"Gradient norm per layer — {net.sizes}{name}")),
     ]
     if net.sizes[0] == 2:
-        jobs.append(lambda: plot_decision_regions(net, X_train, Y_train, os.path.join(out_dir, "decision_regions.png"),
-                                                  X_test, Y_test))
+        jobs.append(("decision_regions.png", lambda: plot_decision_regions(
+            net, X_train, Y_train, path("decision_regions.png"), X_test, Y_test)))
     if animate:
-        jobs.append(lambda: animate_hidden(monitor, os.path.join(out_dir, "hidden.gif"), fps=fps))
+        jobs.append(("hidden.gif", lambda: animate_hidden(monitor, path("hidden.gif"), fps=fps)))
     written = []
-    for job in jobs:
-        written.append(job())
+    for file, job in jobs:
+        job()  # draws the figure and writes it (atomically) to its path
+        written.append(path(file))
         if on_written is not None:
             on_written(written[-1])
     return written

@@ -14,6 +14,7 @@ import numpy as np
 from .. import _backend, optim, plots
 from ..mlp import MLP, load
 from ..optim import schedules
+from ..train import ProgressBar
 from ._datasets import SPLITS, TEST_SETS, load_dataset
 from ._figures import _remove_stale_figures, _write_figures
 from ._interrupts import _interrupted, _Interrupts, _Run
@@ -22,14 +23,33 @@ from ._resume import _resume_state, _Resumed
 
 
 def _prepare_out(out):
-    """Create --out and make sure a file can be written there: fail before training, not after."""
+    """Create --out and make sure a file can be written there: fail before training, not after.
+    Returns the path of weights.npz and the directories it created (outermost first)."""
+    created, path = [], os.path.abspath(out)
+    while not os.path.exists(path):
+        created.insert(0, path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
     try:
         os.makedirs(out, exist_ok=True)
         tempfile.TemporaryFile(dir=out).close()
     except OSError as exc:
+        _remove_if_empty(created)
         raise OSError(f"--out {out!r} is not a writable directory ({exc.strerror or exc}); "
                       "choose another with --out") from None
-    return os.path.join(out, "weights.npz")
+    return os.path.join(out, "weights.npz"), created
+
+
+def _remove_if_empty(directories):
+    """A run that failed (missing scikit-learn, a bad checkpoint, divergence) leaves no empty --out behind:
+    remove the directories it created, innermost first, as long as nothing was written into them."""
+    for path in reversed(directories):
+        try:
+            os.rmdir(path)  # only ever an empty directory
+        except OSError:
+            return
 
 
 def _train_command(args):
@@ -50,7 +70,15 @@ def train(args, run=None, interrupts=None):
     resumed = _resume_state(args.resume, args.dataset) if args.resume else _Resumed()
     run.resumed = resumed
     out = args.out or ((os.path.dirname(args.resume) or ".") if args.resume else "runs/latest")
-    run.out, run.weights_file = out, _prepare_out(out)
+    run.out, (run.weights_file, created) = out, _prepare_out(out)
+    try:
+        return _train(args, run, interrupts, resumed, out)
+    except Exception:  # not KeyboardInterrupt: an interrupted run writes interrupted.npz into --out next
+        _remove_if_empty(created)
+        raise
+
+
+def _train(args, run, interrupts, resumed, out):
     seed = args.seed if args.seed is not None else (resumed.seed if resumed.seed is not None else 0)
     dataset = args.dataset or resumed.dataset or "circles"
     run.seed, run.dataset, run.before = seed, dataset, resumed.epochs_done
@@ -99,8 +127,10 @@ def train(args, run=None, interrupts=None):
     opt = _optimizer(args, net, len(X_tr))
     run.stage = "training"
     t0 = time.perf_counter()
+    # the bar counts the checkpoint's epochs too: "epoch 4/5" after --resume of 3 epochs with --epochs 2
+    bar = [] if args.quiet else [ProgressBar(f"fit [{net.backend}]", initial=before)]
     history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, optimizer=opt, l2=args.l2,
-                      seed=rng, progress=not args.quiet, callback=after_epoch)
+                      seed=rng, progress=False, callbacks=bar, callback=after_epoch)
     run.stage = "finishing"
     interrupts.check()
     seconds = time.perf_counter() - t0
@@ -109,7 +139,8 @@ def train(args, run=None, interrupts=None):
         "dataset": dataset, "test_set": TEST_SETS.get(dataset, "held out"), "backend": net.backend,
         "dtype": net.dtype_name, "kernel": net.kernel,
         "sizes": net.sizes, "activation": net.activation, "output_activation": net.output_activation,
-        "loss": net.loss, "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": net.optimizer.config(),
+        "loss": net.loss, "epochs": len(history["cost"]), "epochs_this_run": len(history["cost"]) - before,
+        "batch_size": args.batch_size, "optimizer": net.optimizer.config(),
         "lr": net.optimizer.config()["lr"], "l2": args.l2,
         "seed": seed, "init": args.init, "recipe": args.recipe, "train_seconds": seconds,
         "epochs_done": len(history["cost"]), "resumed_from": args.resume,

@@ -16,6 +16,9 @@ import math
 import os
 import sys
 
+from .. import _checks
+from . import _progress
+
 
 class Callback:
     def on_train_begin(self, training):
@@ -150,20 +153,21 @@ class LambdaCallback(Callback):
 
 
 class ProgressBar(Callback):
-    """tqdm's bar over the epochs, with the cost; where the output is not a terminal (a log file,
-    CI), one line per epoch instead of carriage-return redraws."""
+    """tqdm's bar over the epochs, with the epoch's metrics as its postfix. In a Jupyter notebook: ONE
+    output that updates (tqdm's widget with ipywidgets, else one text line rewritten in place); in a
+    terminal, tqdm's text bar; where the output is neither (a log file, CI, a pipe), one line per epoch
+    (:mod:`portable_bp.train._progress` chooses). ``initial``: epochs trained before this ``fit`` (a
+    resumed run), so the bar says "epoch 4/5" and not "1/2"."""
 
-    def __init__(self, desc="fit", file=None):
+    def __init__(self, desc="fit", file=None, initial=0):
         self.desc, self.file = desc, file
+        self.initial = _checks.integer("initial", initial, low=0)  # epochs trained before this fit
 
     def on_train_begin(self, training):
-        self.total, self.bar = training.epochs, None
+        self.total = self.initial + training.epochs
         out = self.file or sys.stderr
-        self.tty = bool(getattr(out, "isatty", lambda: False)())
-        if self.tty:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=self.total, desc=self.desc, unit="epoch", leave=True, file=out)
+        self.kind = _progress.choose(out, self.file)
+        self.bar = _progress.make_bar(self.kind, out, self.total, self.initial, self.desc)
 
     def on_epoch_end(self, epoch, logs):
         text = ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
@@ -171,7 +175,8 @@ class ProgressBar(Callback):
             self.bar.set_postfix_str(text, refresh=False)
             self.bar.update(1)
         else:
-            print(f"{self.desc}: epoch {epoch + 1}/{self.total}: {text}", file=self.file or sys.stderr, flush=True)
+            print(f"{self.desc}: epoch {self.initial + epoch + 1}/{self.total}: {text}", file=self.file or sys.stderr,
+                  flush=True)
 
     def on_train_end(self, training, completed):
         if self.bar is not None:
