@@ -37,7 +37,7 @@ import numpy as np
 from IPython.display import HTML, display
 
 import portable_bp as pbp
-from portable_bp import backprop, datasets
+from portable_bp import datasets
 
 print(pbp.__version__, "on", BACKEND, "— available here:", pbp.available_backends())
 
@@ -132,7 +132,8 @@ a = np.vstack([inputs.T, ones])
 for W, b in ((W_1, b_1), (W_2, b_2), (W_3, b_3)):
     a = np.vstack([sigmoid(np.hstack([W, b]) @ a), ones])
 output_new = a[:-1]
-print("exactly equal:", np.equal(output_new, columns).all(), "— largest difference:", np.abs(output_new - columns).max())
+print("exactly equal:", np.equal(output_new, columns).all(), "— largest difference:",
+      np.abs(output_new - columns).max())
 assert np.allclose(output_new, columns, rtol=0, atol=1e-15)
 
 # %% [markdown]
