@@ -39,7 +39,7 @@ from IPython.display import HTML, display
 import portable_bp as pbp
 from portable_bp import datasets
 
-print(pbp.__version__, "on", BACKEND, "— available here:", pbp.available_backends())
+print(pbp.__version__, "on", BACKEND)
 
 # %% [markdown]
 # ## The 1-D toy data
