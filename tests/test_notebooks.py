@@ -86,7 +86,7 @@ def test_notebook_runs_and_its_numbers_hold(path, kernel_spec, monkeypatch):
     assert f"on {notebook_backend()}" in text  # the first cell's one BACKEND variable reached every cell
     html = "".join(outputs(nb, "text/html"))
     assert r"\begin{bmatrix}" in html  # a pbp.trace rendered as its LaTeX matrices
-    assert "BP1" in html and "shape (" in html  # with its equations and shapes (and the text for a page without MathJax)
+    assert "BP1" in html and "shape (" in html  # its equations and shapes (and the text, for a page without MathJax)
 
 
 def test_notebooks_exist_and_choose_the_backend_in_their_first_code_cell():
