@@ -198,7 +198,7 @@ class Trace:
         and the values as a LaTeX ``bmatrix``; the plain-text trace follows, folded, for a page
         without MathJax."""
         out = ['<div class="pbp-trace">', f"<p>{html.escape(self.summary)}</p>"]
-        cell = 'style="text-align:left; vertical-align:middle; padding:2px 10px"'
+        cell = 'style="text-align:left; vertical-align:middle; padding:2px 10px; white-space:nowrap"'
         for title, quantities in self._sections():
             out.append(f'<table style="border-collapse:collapse"><caption style="text-align:left">'
                        f"<b>{html.escape(title)}</b></caption>")
