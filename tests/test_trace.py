@@ -76,14 +76,13 @@ def oracle(weights, biases, x, y, hidden, output, loss):
 
 
 @pytest.mark.parametrize("sizes, hidden, output, loss", NETS)
-def test_trace_equals_forward_backprop_and_update(backend, sizes, hidden, output, loss):
+def test_trace_equals_forward_and_backprop(backend, sizes, hidden, output, loss):
     net = pbp.MLP(sizes, activation=hidden, output_activation=output, loss=loss, backend=backend, seed=3)
     X, Y = problem(sizes, output)
-    before = [np_(W) for W in net.weights]
-    t = pbp.trace(net, X, Y, lr=0.7)
+    t = pbp.trace(net, X, Y)
     zs, acts = net.forward(X)
     grads_w, grads_b = net.backprop(X, Y)
-    assert not t.single and t.m == len(X) and t.reduction == "sum"
+    assert not t.single and t.m == len(X) and t.reduction == "sum" and t.weights is None
     close(t.x.value, acts[0])
     for l, layer in enumerate(t.layers):
         assert layer.l == l + 1
@@ -94,6 +93,13 @@ def test_trace_equals_forward_backprop_and_update(backend, sizes, hidden, output
         assert layer.grad_w.shape == (sizes[l + 1], sizes[l]) and layer.grad_b.shape == (sizes[l + 1], 1)
         assert layer.z.shape == layer.a.shape == layer.delta.shape == (len(X), sizes[l + 1])
         assert type(layer.z.value) is type(zs[l])  # the values stay the backend's arrays
+
+
+def test_trace_update_equals_net_update(backend):
+    net = pbp.MLP([3, 4, 2], backend=backend, seed=3)
+    X, Y = problem([3, 4, 2], "sigmoid")
+    before = [np_(W) for W in net.weights]
+    t = pbp.trace(net, X, Y, lr=0.7)
     for W, W0 in zip(net.weights, before):  # the trace does not train the network
         np.testing.assert_array_equal(np_(W), W0)
     stepped = net.to()
@@ -101,9 +107,10 @@ def test_trace_equals_forward_backprop_and_update(backend, sizes, hidden, output
     for l, layer in enumerate(t.layers):
         close(layer.W_new.value, stepped.weights[l])
         close(layer.b_new.value, stepped.biases[l])
-    # and p − (η/m) Σ∇ by hand from the summed gradients
-    close(t.weights[0], np_(net.weights[0]) - 0.7 / len(X) * np_(grads_w[0]), 1e-12)
-    assert t.cost == pytest.approx(net.cost(X, Y) * len(X), rel=1e-12)
+        # p − (η/m) Σ∇ by hand from the summed gradients
+        close(layer.W_new.value, before[l] - 0.7 / len(X) * layer.grad_w.numpy())
+    half_sq = 0.5 * ((np_(t.layers[-1].a.value) - Y) ** 2).sum()  # Σ_x ½‖a^L − y‖²
+    assert t.cost == pytest.approx(half_sq, rel=1e-12)
 
 
 @pytest.mark.parametrize("sizes, hidden, output, loss", NETS)
@@ -142,10 +149,16 @@ def test_one_example_is_nielsens_column_vectors(backend):
             close(getattr(one, name).value, np_(getattr(row, name).value).T)
         for name in ("grad_w", "grad_b", "W_new", "b_new"):
             close(getattr(one, name).value, getattr(row, name).value)
+
+
+def test_one_example_takes_y_as_targets_a_column_or_a_label():
+    x = np.array([0.2, -1.0, 0.5])
+    net = pbp.MLP([3, 4, 2], output_activation="softmax", loss="cross_entropy", seed=0)
+    ref = pbp.trace(net, x, np.array([1.0, 0.0]))
     for y_form in ([1.0, 0.0], np.array([[1.0], [0.0]]), 0):  # targets, Nielsen's column, a class label
-        net_c = pbp.MLP([3, 4, 2], output_activation="softmax", loss="cross_entropy", backend=backend, seed=0)
-        ref = pbp.trace(net_c, x, np.array([1.0, 0.0]))
-        close(pbp.trace(net_c, x, y_form).layers[0].grad_w.value, ref.layers[0].grad_w.value)
+        close(pbp.trace(net, x, y_form).layers[0].grad_w.value, ref.layers[0].grad_w.value)
+    one = pbp.MLP([3, 2, 1], seed=0)  # one output: y a number
+    close(pbp.trace(one, x, 0.25).layers[0].grad_w.value, pbp.trace(one, x[None], [[0.25]]).layers[0].grad_w.value)
 
 
 def test_network_without_bias(backend):

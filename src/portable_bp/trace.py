@@ -194,19 +194,23 @@ class Trace:
         return "$$\\begin{aligned}\n" + "\n".join(rows) + "\n\\end{aligned}$$"
 
     def _repr_html_(self):
-        """A table per section: symbol and equation in LaTeX (typeset by Jupyter's MathJax), the shape,
-        and the values as a LaTeX ``bmatrix``; the plain-text trace follows, folded, for a page
-        without MathJax."""
+        """A table per section: the equation in LaTeX (typeset by Jupyter's MathJax), the shape, and
+        the values as a LaTeX ``bmatrix``; the plain-text trace follows, folded, for a page without
+        MathJax. The math sits in blocks with a minimum width: MathJax measures a table cell while
+        it typesets, finds it empty and narrow, and would otherwise break every equation at each
+        operator (seen in nbconvert's HTML, whose MathJax breaks lines automatically)."""
         out = ['<div class="pbp-trace">', f"<p>{html.escape(self.summary)}</p>"]
         cell = 'style="text-align:left; vertical-align:middle; padding:2px 10px; white-space:nowrap"'
         for title, quantities in self._sections():
-            out.append(f'<table style="border-collapse:collapse"><caption style="text-align:left">'
-                       f"<b>{html.escape(title)}</b></caption>")
+            out.append('<table style="border-collapse:collapse; table-layout:auto; margin-left:0; width:auto">'
+                       f'<caption style="text-align:left"><b>{html.escape(title)}</b></caption>')
             out.append(f"<tr><th {cell}>equation</th><th {cell}>shape</th><th {cell}>value</th></tr>")
             for q in quantities:
-                out.append(f"<tr><td {cell}>\\({html.escape(q.latex_equation)}\\)</td>"
-                           f"<td {cell}><code>{q.shape}</code></td>"
-                           f"<td {cell}>\\({html.escape(_latex_matrix(q.numpy()))}\\)</td></tr>")
+                width = f"{max(6, len(q.equation.split('   ')[0]) * 0.55):.0f}em"  # about the typeset equation's width
+                out.append(f'<tr><td {cell}><div style="min-width:{width}">\\({html.escape(q.latex_equation)}\\)'
+                           f'</div></td><td {cell}><code style="white-space:nowrap">{q.shape}</code></td>'
+                           f'<td {cell}><div style="min-width:{2 + 4.5 * min(q.shape[-1], MAX_COLS):.0f}em">'
+                           f"\\({html.escape(_latex_matrix(q.numpy()))}\\)</div></td></tr>")
             out.append("</table>")
         out.append(f"<details><summary>as text</summary><pre>{html.escape(str(self))}</pre></details></div>")
         return "\n".join(out)
