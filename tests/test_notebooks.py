@@ -90,7 +90,7 @@ def test_notebook_runs_and_its_numbers_hold(path, kernel_spec, monkeypatch):
 
 
 def test_notebooks_exist_and_choose_the_backend_in_their_first_code_cell():
-    import jupytext
+    jupytext = pytest.importorskip("jupytext")
 
     assert len(NOTEBOOKS) >= 2
     for path in NOTEBOOKS:
