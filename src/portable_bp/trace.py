@@ -9,7 +9,7 @@ in Nielsen's notation (W^l is (n_l, n_{l-1}), b^l is (n_l, 1)):
     >>> print(t)                               # equations, shapes, rounded values
     >>> t                                      # in Jupyter: HTML with LaTeX matrices
     >>> t.latex()                              # the LaTeX text, to paste into a write-up
-    >>> t.layers[0].grad_w                     # ∂C/∂W^1, a backend array
+    >>> t.layers[0].grad_w.value               # ∂C/∂W^1, a backend array (.shape, .equation, .numpy())
 
 One example (a 1-D ``x``) is shown as Nielsen's column vectors: z^l, a^l, δ^l are (n_l, 1). A batch
 X (N, d) keeps the library's batch-first rows: Z^l, A^l, Δ^l are (N, n_l), row x being sample x's
