@@ -426,6 +426,13 @@ delta_L = pbp.to_numpy(ts.layers[-1].delta.value)[:, :, np.newaxis]
 a_L_minus_1 = pbp.to_numpy(ts.activations[-2])[:, :, np.newaxis]
 print(delta_L.shape, a_L_minus_1.shape, (delta_L @ a_L_minus_1.transpose(0, 2, 1)).sum(axis=0).shape)
 assert delta_L.shape == (1000, 1, 1) and a_L_minus_1.shape == (1000, 3, 1)
+# the seed's shapes: activities (3, 1000) (3, 1000) (1, 1000); activations as stacks (1000, n, 1)
+assert [tuple(z.T.shape) for z in tm.zs] == [(3, 1000), (3, 1000), (1, 1000)]
+assert [pbp.to_numpy(a)[:, :, np.newaxis].shape for a in tm.activations] == [(1000, 2, 1), (1000, 3, 1),
+                                                                            (1000, 3, 1), (1000, 1, 1)]
+# and per layer of its backprop_batch: δ stacks (1000, n_l, 1), dc_db (n_l, 1), dc_dw (n_l, n_{l-1})
+assert [(pbp.to_numpy(q.delta.value)[:, :, np.newaxis].shape, q.grad_b.shape, q.grad_w.shape) for q in tm.layers] == [
+    ((1000, 3, 1), (3, 1), (3, 2)), ((1000, 3, 1), (3, 1), (3, 3)), ((1000, 1, 1), (1, 1), (1, 3))]
 assert np.allclose((delta_L @ a_L_minus_1.transpose(0, 2, 1)).sum(axis=0), tm.layers[-1].grad_w.numpy(), atol=1e-12)
 for s, m in zip(ts.layers, tm.layers):
     assert np.allclose(s.grad_w.numpy(), m.grad_w.numpy(), rtol=0, atol=1e-12)
