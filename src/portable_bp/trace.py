@@ -181,8 +181,8 @@ class Trace:
         for title, quantities in self._sections():
             rows = [rf"{q.latex_equation} &= {_latex_matrix(q.numpy())} && {_latex_shape(q.shape)}"
                     for q in quantities]
-            parts.append(rf"\text{{{title}}}" + "\n" + r"\begin{align*}" + "\n" + " \\\\\n".join(rows)
-                         + "\n" + r"\end{align*}")
+            rows.insert(0, rf"& \text{{{title}}}")  # the title inside the environment: MathJax typesets it too
+            parts.append(r"\begin{align*}" + "\n" + " \\\\\n".join(rows) + "\n" + r"\end{align*}")
         return "\n\n".join(parts) + "\n"
 
     def _repr_latex_(self):
