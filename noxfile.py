@@ -8,6 +8,7 @@
     nox -s tests_multidevice # fit(devices=...) on 4 virtual CPU devices (JAX)
     nox -s scaling -- --quick  # benchmarks/scaling.py: throughput against the device count
     nox -s props_deep        # property-based tests, hypothesis "deep" profile
+    nox -s notebooks         # notebooks/ executed by a Jupyter kernel, on every CPU backend
 """
 
 import os
@@ -71,6 +72,15 @@ def props_deep(session):
     session.install("-e", ".[test]", TORCH)
     session.run("pytest", "tests/test_properties.py", "--hypothesis-show-statistics", *session.posargs,
                 env={"HYPOTHESIS_PROFILE": "deep"})
+
+
+@nox.session
+@nox.parametrize("backend", CPU_BACKENDS)
+def notebooks(session, backend):
+    """notebooks/*.py executed by a real Jupyter kernel, with the notebooks' BACKEND set to ``backend``."""
+    session.install("-e", ".[test]", *EXTRA_PACKAGES.get(backend, []))
+    session.run("pytest", "-m", "notebook", "tests/test_notebooks.py", *session.posargs,
+                env={"PORTABLE_BP_NOTEBOOK_BACKEND": backend})
 
 
 @nox.session

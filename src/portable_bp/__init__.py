@@ -12,11 +12,12 @@ from ._backend import available_backends, to_numpy
 from .checkpoint import CheckpointError
 from .gradcheck import gradcheck
 from .mlp import MLP, load
+from .trace import trace
 from .train import DivergenceError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MLP", "CheckpointError", "DivergenceError", "available_backends", "gradcheck", "load", "optim", "to_numpy",
-    "train", "__version__",
+    "trace", "train", "__version__",
 ]
