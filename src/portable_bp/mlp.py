@@ -374,6 +374,12 @@ class MLP:
             record = (self.optimizer, state[0], state[1], state[2])
         return checkpoint.write(path, meta, *self.params_numpy(), optimizer=record, metadata=metadata)
 
+    def to_onnx(self, path=None, *, opset=None):
+        """This network as an ``onnx.ModelProto``, written atomically to ``path`` if given (:mod:`.export`)."""
+        from .export import to_onnx
+
+        return to_onnx(self, path, opset=opset)
+
     def to(self, backend=None, device=None, dtype=None, kernel=None):
         """A copy of this network (and its optimizer and state) on another backend / device / dtype / kernel."""
         net = MLP.from_params(*self.params_numpy(), **self._config(), backend=backend or self.backend,
