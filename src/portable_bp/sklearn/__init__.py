@@ -57,4 +57,13 @@ from ._classifier import MLPClassifier
 from ._params import InvalidParameterError
 from ._regressor import MLPRegressor
 
-__all__ = ["InvalidParameterError", "MLPClassifier", "MLPRegressor"]
+
+def from_sklearn(sk_est, **params):
+    """Our estimator from a fitted ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``, on the
+    ``backend=`` (device, dtype, ...) given: :func:`portable_bp.export.sklearn.from_sklearn`."""
+    from ..export.sklearn import from_sklearn as convert
+
+    return convert(sk_est, **params)
+
+
+__all__ = ["InvalidParameterError", "MLPClassifier", "MLPRegressor", "from_sklearn"]
