@@ -67,3 +67,8 @@ def from_sklearn(sk_est, **params):
 
 
 __all__ = ["InvalidParameterError", "MLPClassifier", "MLPRegressor", "from_sklearn"]
+
+# skl2onnx learns the estimators when it is (or once it is) imported; importing it here would cost ~1 s
+from ..export.skl2onnx import register_when_imported as _register_skl2onnx  # noqa: E402
+
+_register_skl2onnx()
