@@ -163,10 +163,10 @@ class _RegisterAfterImport:
     def find_spec(self, name, path=None, target=None):
         if name != "skl2onnx":
             return None
-        import importlib.machinery
+        import importlib.util
 
         _remove_hook()
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        spec = importlib.util.find_spec(name)  # the other finders' answer (site-packages, editable, zip)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         run = spec.loader.exec_module
