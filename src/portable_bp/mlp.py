@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend, _data, _sharding, _shared, checkpoint, optim, train
+from . import _backend, _data, _landing, _sharding, _shared, checkpoint, optim, train
 from . import _validation as check
 from ._inputs import Inputs
 from .activations import ACTIVATIONS, DERIVATIVES
@@ -403,8 +403,9 @@ class MLP:
                     stream_rows=self.stream_rows, optimizer=self.optimizer, optimizer_state=state)
 
     def __setstate__(self, state):
-        net = MLP.from_params(*state["params"], **state["config"], backend=state["backend"], dtype=state["dtype"],
-                              kernel=state["kernel"], device=state["device"])
+        backend, device = _landing.landing(state["backend"], state["device"])  # a backend / device missing here
+        net = MLP.from_params(*state["params"], **state["config"], backend=backend, dtype=state["dtype"],
+                              kernel=state["kernel"], device=device)
         self.__dict__.update(net.__dict__)
         self.stream_rows = state["stream_rows"]
         if state["optimizer"] is not None:
