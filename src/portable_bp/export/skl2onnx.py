@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx import emit_layers
-
 CLASSIFIER_ALIAS, REGRESSOR_ALIAS = "PortableBpMLPClassifier", "PortableBpMLPRegressor"
 CLASSIFIER_OPTIONS = {"zipmap": [True, False, "columns"], "output_class_labels": [False, True], "nocl": [True, False]}
 
@@ -55,6 +53,8 @@ def _network_output(scope, operator, container):
     from skl2onnx.common._apply_operation import apply_cast
     from skl2onnx.common.data_types import guess_proto_type
     from skl2onnx.proto import onnx_proto
+
+    from .onnx import emit_layers
 
     proto_dtype = guess_proto_type(operator.inputs[0].type)
     if proto_dtype != onnx_proto.TensorProto.DOUBLE:
