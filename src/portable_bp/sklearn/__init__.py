@@ -38,6 +38,10 @@ Known differences, all documented in docs/sklearn.md: the shuffling order is dra
 ``random_state`` differently; Adam's ε is added to √v̂ as in PyTorch (scikit-learn
 adds it to √v); sparse X is densified for each fit and predict.
 
+Elsewhere (:mod:`portable_bp.export`, docs/export.md): ``est.to_sklearn()`` gives scikit-learn's own
+fitted estimator, :func:`from_sklearn` takes one, and skl2onnx converts these estimators (alone or in a
+Pipeline) once it is imported.
+
 One job per module: ``_params`` (parameter checks), ``_solvers`` (the table, ``_EpochEnd``,
 scikit-learn's momentum SGD, the stochastic fit), ``_lbfgs``, ``_arrays`` (inputs from other array
 libraries, outputs back), ``_pickling``, ``_base`` (the shared estimator), ``_classifier``,
