@@ -156,23 +156,30 @@ def register():
 
 
 class _RegisterAfterImport:
-    """A ``sys.meta_path`` finder that, once, lets ``import skl2onnx`` run as usual and then calls
-    :func:`register`: the estimators are known to skl2onnx whichever is imported first, and
-    importing portable_bp.sklearn never imports skl2onnx itself."""
+    """A ``sys.meta_path`` finder that lets ``import skl2onnx`` run as usual and then calls
+    :func:`register` (and leaves ``sys.meta_path``): the estimators are known to skl2onnx whichever is
+    imported first, and importing portable_bp.sklearn never imports skl2onnx itself. A mere probe
+    (``importlib.util.find_spec("skl2onnx")``) runs nothing and keeps the hook in place."""
+
+    _busy = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "skl2onnx":
+        if name != "skl2onnx" or self._busy:
             return None
         import importlib.util
 
-        _remove_hook()
-        spec = importlib.util.find_spec(name)  # the other finders' answer (site-packages, editable, zip)
+        self._busy = True
+        try:
+            spec = importlib.util.find_spec(name)  # the other finders' answer (site-packages, editable, zip)
+        finally:
+            self._busy = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         run = spec.loader.exec_module
 
         def exec_module(module):
             run(module)
+            _remove_hook()
             try:
                 register()
             except Exception as exc:  # noqa: BLE001 - skl2onnx itself imported: say why, do not break it
