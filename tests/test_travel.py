@@ -159,7 +159,7 @@ def test_estimator_pickled_on_a_gpu_lands_here():
         warnings.simplefilter("ignore")
         est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
     got, message = land(craft(est, net_backend="cupy", net_device=0), r"this estimator was pickled on backend 'cupy'")
-    assert got.net_.backend == "numpy"
+    assert got.net_.backend == "numpy" and "set_params(backend=" in message
     np.testing.assert_allclose(got.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-12)
     theirs = copy.deepcopy(est)
     for e in (got, theirs):

@@ -51,7 +51,9 @@ def landing(backend, device, what="network", stacklevel=3):
             f"this {what} was pickled on backend {backend!r}{where}, which is not available here ({reason}); "
             f"it has been unpickled on {target!r} instead, with the same parameters. Set "
             f"{_backend.ENV_VAR} to choose where such pickles land, and use .to({backend!r}) to move it back "
-            f"where {backend!r} is installed", PickleFallbackWarning, stacklevel=stacklevel)
+            f"where {backend!r} is installed"
+            + (f" (est.net_ = est.net_.to({backend!r}); est.set_params(backend=...) before fitting again here)"
+               if what == "estimator" else ""), PickleFallbackWarning, stacklevel=stacklevel)
         return target, None
     if device is None:
         return backend, None
