@@ -150,3 +150,13 @@ def test_missing_onnx_gives_the_install_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "portable_bp\[onnx\]"'):
         pbp.MLP([2, 3, 1], seed=0).to_onnx()
+
+
+def test_dropout_is_training_only():
+    X, Y = data("float64")
+    net = pbp.MLP([3, 8, 8, 2], activation="relu", output_activation="softmax", loss="cross_entropy", dropout=0.5,
+                  init="he_normal", seed=4)
+    net.fit(X, Y, epochs=2, batch_size=10, optimizer="adam", lr=0.01, seed=0, progress=False)
+    model = net.to_onnx()
+    assert not any(n.op_type == "Dropout" for n in model.graph.node)
+    np.testing.assert_allclose(run(model, X), net.predict(X), rtol=0, atol=1e-11)
