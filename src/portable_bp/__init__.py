@@ -9,6 +9,7 @@ JAX, PyTorch and array-api-strict.
 
 from . import optim, train
 from ._backend import available_backends, to_numpy
+from ._landing import PickleFallbackWarning
 from .checkpoint import CheckpointError
 from .gradcheck import gradcheck
 from .mlp import MLP, load
@@ -18,6 +19,6 @@ from .train import DivergenceError
 __version__ = "0.1.0"
 
 __all__ = [
-    "MLP", "CheckpointError", "DivergenceError", "available_backends", "gradcheck", "load", "optim", "to_numpy",
-    "trace", "train", "__version__",
+    "MLP", "CheckpointError", "DivergenceError", "PickleFallbackWarning", "available_backends", "gradcheck", "load",
+    "optim", "to_numpy", "trace", "train", "__version__",
 ]

@@ -404,3 +404,60 @@ def quiet_floating_point(backend):
     ``update()`` computes first and checks one flag after, raising its own clear error. The other
     backends never warn, and skip the context (a microsecond a step)."""
     return np.errstate(all="ignore") if backend in NUMPY_BASED else contextlib.nullcontext()
+
+
+def device_from_name(backend, name):
+    """The device of ``backend`` that a pickled name stands for — ``str(device)`` as ``MLP`` pickles
+    it ("cuda:0", "cpu:0", "<CUDA Device 1>", "array_api_strict.Device('CPU_DEVICE')"), or the
+    estimators' token (a JAX platform "gpu", a CuPy index) — if this machine has it; else ValueError
+    saying why. The backend itself must be available."""
+    import re
+
+    text = str(name).strip()
+    if backend == "torch":
+        import torch
+
+        device = torch.device(text)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("PyTorch sees no CUDA device here")
+        try:
+            torch.empty(0, device=device)
+        except Exception as exc:  # noqa: BLE001 - any failure: the device is not usable here
+            raise ValueError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}") from None
+        return device
+    if backend == "jax":
+        import jax
+
+        m = re.fullmatch(r"([A-Za-z]+)(?:[:_]?(\d+))?", text)  # "cuda:0", "gpu", "cpu:1" (str(device), a platform)
+        if m is None:  # older spellings: "TFRT_CPU_0", "CpuDevice(id=0)", "CudaDevice(id=1)"
+            m = re.search(r"(cpu|gpu|cuda|rocm|tpu|metal)\D*(\d*)", text.lower())
+        if m is None:
+            raise ValueError(f"cannot read a JAX device from {text!r}")
+        platform, index = m.group(1).lower(), int(m.group(2) or 0)
+        try:
+            devices = jax.devices(platform)
+        except Exception as exc:  # noqa: BLE001 - that platform is not here
+            raise ValueError(f"JAX has no {platform!r} devices here ({type(exc).__name__})") from None
+        if index >= len(devices):
+            raise ValueError(f"JAX has {len(devices)} {platform!r} device(s) here, not device {index}")
+        return devices[index]
+    if backend == "cupy":
+        import cupy
+
+        m = re.search(r"(\d+)", text)
+        index = int(m.group(1)) if m else 0
+        count = cupy.cuda.runtime.getDeviceCount()
+        if index >= count:
+            raise ValueError(f"CuPy sees {count} CUDA device(s) here, not device {index}")
+        return cupy.cuda.Device(index)
+    if backend == "array_api_strict":
+        import array_api_strict
+
+        m = re.fullmatch(r"(?:array_api_strict\.)?Device\(['\"](.+)['\"]\)", text)
+        try:
+            return array_api_strict.Device(m.group(1) if m else text)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(str(exc)) from None
+    if text.lower() in ("cpu", "cpu:0"):
+        return None  # NumPy's one device
+    raise ValueError(f"{backend} has no device {text!r}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend, _data, _sharding, _shared, checkpoint, optim, train
+from . import _backend, _data, _landing, _sharding, _shared, checkpoint, optim, train
 from . import _validation as check
 from ._inputs import Inputs
 from .activations import ACTIVATIONS, DERIVATIVES
@@ -375,6 +375,12 @@ class MLP:
             record = (self.optimizer, state[0], state[1], state[2])
         return checkpoint.write(path, meta, *self.params_numpy(), optimizer=record, metadata=metadata)
 
+    def to_onnx(self, path=None, *, opset=None):
+        """This network as an ``onnx.ModelProto``, written atomically to ``path`` if given (:mod:`.export`)."""
+        from .export import to_onnx
+
+        return to_onnx(self, path, opset=opset)
+
     def to(self, backend=None, device=None, dtype=None, kernel=None):
         """A copy of this network (and its optimizer and state) on another backend / device / dtype / kernel."""
         net = MLP.from_params(*self.params_numpy(), **self._config(), backend=backend or self.backend,
@@ -398,8 +404,9 @@ class MLP:
                     stream_rows=self.stream_rows, optimizer=self.optimizer, optimizer_state=state)
 
     def __setstate__(self, state):
-        net = MLP.from_params(*state["params"], **state["config"], backend=state["backend"], dtype=state["dtype"],
-                              kernel=state["kernel"], device=state["device"])
+        backend, device = _landing.landing(state["backend"], state["device"])  # a backend / device missing here
+        net = MLP.from_params(*state["params"], **state["config"], backend=backend, dtype=state["dtype"],
+                              kernel=state["kernel"], device=device)
         self.__dict__.update(net.__dict__)
         self.stream_rows = state["stream_rows"]
         if state["optimizer"] is not None:

@@ -38,6 +38,10 @@ Known differences, all documented in docs/sklearn.md: the shuffling order is dra
 ``random_state`` differently; Adam's ε is added to √v̂ as in PyTorch (scikit-learn
 adds it to √v); sparse X is densified for each fit and predict.
 
+Elsewhere (:mod:`portable_bp.export`, docs/export.md): ``est.to_sklearn()`` gives scikit-learn's own
+fitted estimator, :func:`from_sklearn` takes one, and skl2onnx converts these estimators (alone or in a
+Pipeline) once it is imported.
+
 One job per module: ``_params`` (parameter checks), ``_solvers`` (the table, ``_EpochEnd``,
 scikit-learn's momentum SGD, the stochastic fit), ``_lbfgs``, ``_arrays`` (inputs from other array
 libraries, outputs back), ``_pickling``, ``_base`` (the shared estimator), ``_classifier``,
@@ -57,4 +61,18 @@ from ._classifier import MLPClassifier
 from ._params import InvalidParameterError
 from ._regressor import MLPRegressor
 
-__all__ = ["InvalidParameterError", "MLPClassifier", "MLPRegressor"]
+
+def from_sklearn(sk_est, **params):
+    """Our estimator from a fitted ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``, on the
+    ``backend=`` (device, dtype, ...) given: :func:`portable_bp.export.sklearn.from_sklearn`."""
+    from ..export.sklearn import from_sklearn as convert
+
+    return convert(sk_est, **params)
+
+
+__all__ = ["InvalidParameterError", "MLPClassifier", "MLPRegressor", "from_sklearn"]
+
+# skl2onnx learns the estimators when it is (or once it is) imported; importing it here would cost ~1 s
+from ..export.skl2onnx import register_when_imported as _register_skl2onnx  # noqa: E402
+
+_register_skl2onnx()

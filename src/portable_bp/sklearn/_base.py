@@ -221,6 +221,13 @@ class _BaseMLP(BaseEstimator):
             return float("nan")
         return float(self._score_fn(_backend.to_numpy(y), y_pred, sample_weight=_host(sample_weight)))
 
+    def to_sklearn(self):
+        """This fitted estimator as a fitted ``sklearn.neural_network`` one (same weights, same predictions;
+        identity, logistic, tanh or relu hidden layers): :func:`portable_bp.export.sklearn.to_sklearn`."""
+        from ..export.sklearn import to_sklearn
+
+        return to_sklearn(self)
+
     def _stochastic(self):
         if self.solver not in _STOCHASTIC:
             raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not "

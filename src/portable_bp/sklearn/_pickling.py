@@ -1,9 +1,10 @@
 """Pickling a fitted estimator: its network as NumPy parameters and optimizer state, with a picklable
-name for its device, rebuilt on its backend (on that device where this machine has it)."""
+name for its device, rebuilt on its backend and device — or, where this machine lacks them, on
+another with a warning (:mod:`portable_bp._landing`)."""
 
 from __future__ import annotations
 
-from .. import _backend, optim
+from .. import _backend, _landing, optim
 from ..mlp import MLP
 from ._solvers import _optimizer_from_config
 
@@ -40,10 +41,9 @@ def _net_from_state(saved, dropout):
                   backend=saved["backend"], dtype=saved["dtype"], kernel=saved["kernel"])
     if dropout is not None:
         kwargs["dropout"] = dropout
-    try:
-        net = MLP.from_params(weights, biases, device=saved["device"], **kwargs)
-    except ValueError:  # that device is not here (a GPU pickle read on a CPU machine): the default one
-        net = MLP.from_params(weights, biases, **kwargs)
+    # a backend or device this machine lacks (a GPU pickle read on a CPU machine): lands, with a warning
+    kwargs["backend"], device = _landing.landing(saved["backend"], saved["device"], what="estimator", stacklevel=4)
+    net = MLP.from_params(weights, biases, device=device, **kwargs)
     if saved["optimizer"] is not None:
         opt = _optimizer_from_config(saved["optimizer"])
         to = lambda a: net.xp.asarray(a, dtype=net.dtype, device=net.device)
