@@ -5,6 +5,7 @@ run against our estimators with only its import line changed."""
 
 import math
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -225,3 +226,8 @@ def test_scikit_learns_own_test_file_passes(tmp_path):
     passed = sum(o == "passed" for o in outcome.values())
     print(f"scikit-learn {sklearn.__version__}'s test_mlp.py: {passed} of {len(outcome)} pass")
     assert passed >= len(outcome) - len(expected) - sum(o == "skipped" for o in outcome.values())
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "sklearn.md").read_text(encoding="utf-8")
+    version = re.search(r"Under\s+scikit-learn ([\d.]+)", docs)
+    assert version, "docs/sklearn.md no longer gives the count of scikit-learn's own tests that pass"
+    if version.group(1) == sklearn.__version__:  # the count in the docs is this one
+        assert f"| now | {passed} of {len(outcome)} |" in docs
