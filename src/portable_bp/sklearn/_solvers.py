@@ -228,8 +228,12 @@ def _diverged(est, callback, epochs, n, exc):
         est.t_ += n
         est.loss_ = np.nan
         est.loss_curve_.append(np.nan)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {np.nan:.8f}")
         if callback.val is not None:
             est.validation_scores_.append(np.nan)
+            if est.verbose:
+                print(f"Validation score: {np.nan:f}")
         est._no_improvement_count = 0
     if callback.val is None:
         raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
