@@ -90,7 +90,10 @@ class Inputs:
         return check.targets(Y, self.n_out, n_samples, self.output_activation, name, self.loss, dtype=self.dtype_name)
 
     def targets_in_range(self, Y):
-        """A 0-d boolean array: cross-entropy targets lie in [0, 1] (always True for other costs)."""
+        """A 0-d boolean array: cross-entropy targets lie in [0, 1], Poisson targets are ≥ 0 (always
+        True for other costs)."""
+        if self.loss == "poisson":
+            return self.xp.all(Y >= 0)
         if self.loss != "cross_entropy":
             return self.xp.asarray(True, device=self.device)
         return self.xp.all((Y >= 0) & (Y <= 1))

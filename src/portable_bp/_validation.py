@@ -305,6 +305,9 @@ def targets(Y, n_out, n_samples, output_activation, name="Y", loss=None, *, dtyp
         raise ValueError(f"{name} must have shape (N, {n_out}) to match the output layer; got {arr.shape}")
     if loss == "cross_entropy" and (arr.min() < 0 or arr.max() > 1):
         raise ValueError(target_range_message(name, float(arr.min()), float(arr.max())))
+    if loss == "poisson" and arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be non-negative for loss='poisson' (counts or rates); got a minimum of "
+                         f"{float(arr.min()):g}")
     return arr
 
 

@@ -15,6 +15,7 @@ exactly network.py's ``sigmoid_prime``).
 | elu          | z if z > 0 else e^z − 1  (α = 1)                  | 1 if z > 0 else a + 1 (= e^z)           |
 | softplus     | ln(1 + e^z), as logaddexp(0, z): no overflow       | e^(z − a) (= the sigmoid, stably)       |
 | gelu         | ½ z (1 + tanh u), u = √(2/π)(z + 0.044715 z³)      | ½(1 + t) + ½ z (1 − t²) du/dz, t = tanh u |
+| exp          | e^z  (the log link: the Poisson loss's output)     | a (= e^z)                               |
 | softmax      | row-wise e^z / Σ e^z (output layer only)           | a full Jacobian: handled in BP1         |
 """
 
@@ -59,6 +60,11 @@ def gelu(xp, z):
     return 0.5 * z * (1.0 + xp.tanh(GELU_C * (z + GELU_K * z * z * z)))
 
 
+def exp(xp, z):
+    """e^z, scikit-learn's "exp" output (``MLPRegressor(loss="poisson")``: a positive rate, log link)."""
+    return xp.exp(z)
+
+
 def softmax(xp, z):
     """Row-wise softmax of a batch-first (N, n) array; the row max is subtracted for stability."""
     e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
@@ -99,6 +105,10 @@ def gelu_prime(xp, z, a):
     return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * (GELU_C * (1.0 + 3.0 * GELU_K * z2))
 
 
+def exp_prime(xp, z, a):
+    return a
+
+
 ACTIVATIONS = {
     "sigmoid": sigmoid,
     "tanh": tanh,
@@ -108,6 +118,7 @@ ACTIVATIONS = {
     "elu": elu,
     "softplus": softplus,
     "gelu": gelu,
+    "exp": exp,
     "softmax": softmax,
 }
 
@@ -121,6 +132,7 @@ DERIVATIVES = {
     "elu": elu_prime,
     "softplus": softplus_prime,
     "gelu": gelu_prime,
+    "exp": exp_prime,
 }
 
 #: other names for the same functions (scikit-learn's "logistic" is the sigmoid)

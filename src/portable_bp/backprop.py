@@ -5,7 +5,7 @@ z^l = W^l a^{l-1} + b^l, a^l = σ(z^l).  Data is batch-first, so the rows of Z^l
 are the per-sample column vectors z^l, a^l, δ^l laid on their side:
 
     forward  Z^l = A^{l-1} (W^l)ᵀ + (b^l)ᵀ,          A^l = σ(Z^l)
-    BP1      δ^L = ∇_a C ⊙ σ'(z^L)                    (a^L − y for cross-entropy on softmax/sigmoid)
+    BP1      δ^L = ∇_a C ⊙ σ'(z^L)                    (a^L − y for cross-entropy on softmax/sigmoid, Poisson on exp)
     BP2      δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)
     BP3      ∂C/∂b^l = δ^l                             summed over the batch
     BP4      ∂C/∂W^l = δ^l (a^{l-1})ᵀ                  summed over the batch
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .activations import ACTIVATIONS, DERIVATIVES
 from .kernels import Kernel
-from .losses import LOSS_GRADIENTS, LOSSES
+from .losses import CANONICAL_OUTPUTS, LOSS_GRADIENTS, LOSSES
 
 #: up to this many elements in all, all_finite checks its arrays as one concatenated vector
 ONE_PASS_ELEMENTS = 1 << 14
@@ -60,8 +60,8 @@ def forward(spec, weights, biases, X, keep=None):
 def bp1(spec, z_L, a_L, y):
     """BP1: δ^L = ∇_a C ⊙ σ'(z^L)."""
     xp = spec.xp
-    if spec.loss == "cross_entropy":  # softmax or sigmoid output: the σ' cancels, δ^L = a^L − y
-        return a_L - y
+    if spec.output_activation in CANONICAL_OUTPUTS.get(spec.loss, ()):  # cross-entropy on softmax/sigmoid,
+        return a_L - y  # Poisson on exp: the σ' cancels, δ^L = a^L − y
     grad_a = LOSS_GRADIENTS[spec.loss](xp, a_L, y)
     if spec.output_activation == "softmax":  # σ' is a full Jacobian: δ = a ⊙ (g − ⟨g, a⟩)
         return a_L * (grad_a - xp.sum(grad_a * a_L, axis=-1, keepdims=True))

@@ -15,7 +15,8 @@ from .backprop import Spec, forward
 from .initializers import INITS, init_params
 from .kernels import KERNELS, get_kernel
 from .losses import ALIASES as LOSS_ALIASES
-from .losses import CROSS_ENTROPY_OUTPUTS, LOSSES
+from .losses import LOSSES
+from .losses import OUTPUTS as LOSS_OUTPUTS
 
 __all__ = ["INITS", "MLP", "init_params", "load"]
 
@@ -59,10 +60,9 @@ class MLP:
             "output_activation", output_activation, ACTIVATIONS, ACTIVATION_ALIASES
         )
         loss = check.check_choice("loss", loss, LOSSES, LOSS_ALIASES)
-        if loss == "cross_entropy" and output_activation not in CROSS_ENTROPY_OUTPUTS:
-            raise ValueError(
-                f"loss='cross_entropy' needs output_activation 'softmax' or 'sigmoid'; got {output_activation!r}"
-            )
+        if output_activation not in LOSS_OUTPUTS.get(loss, (output_activation,)):
+            needs = " or ".join(repr(o) for o in LOSS_OUTPUTS[loss])
+            raise ValueError(f"loss={loss!r} needs output_activation {needs}; got {output_activation!r}")
         kernel = check.check_choice("kernel", kernel, KERNELS)
         self.backend = _backend.resolve_backend(backend)
         self.xp = _backend.namespace(self.backend)

@@ -22,7 +22,10 @@ from ._pickling import _net_from_state, _net_state
 from ._solvers import _SEED_MAX, _STOCHASTIC, _fit_stochastic
 
 #: the network's output activation -> scikit-learn's name for it (``out_activation_``)
-_OUT_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
+_OUT_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity", "exp": "exp"}
+
+#: the network's output activation -> its cost (scikit-learn's loss for that output)
+_OUT_LOSSES = {"softmax": "cross_entropy", "sigmoid": "cross_entropy", "identity": "mse", "exp": "poisson"}
 
 
 class _BaseMLP(BaseEstimator):
@@ -131,6 +134,10 @@ class _BaseMLP(BaseEstimator):
     def _class_weighted(self, sw, y):
         return sw
 
+    def _cost_divisor(self):
+        """k in scikit-learn's loss_ = Σ_x C_x / (n k): 1 for the classifier's log-loss (a sum over outputs)."""
+        return 1
+
     def _initialize(self, X, Y, inp, rs):
         """A new network: scikit-learn's _initialize, with the parameters drawn as it draws them for init="sklearn"."""
         self.n_iter_, self.t_ = 0, 0
@@ -139,8 +146,7 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(sizes)
         out = self._output_activation()
         self.out_activation_ = _OUT_NAMES[out]
-        kwargs = dict(self._network_kwargs(inp, X), output_activation=out,
-                      loss="mse" if out == "identity" else "cross_entropy")
+        kwargs = dict(self._network_kwargs(inp, X), output_activation=out, loss=_OUT_LOSSES[out])
         if self.init == "sklearn":  # Glorot-uniform, exactly scikit-learn's _init_coef draws, in its order
             factor = 2.0 if kwargs["activation"] == "sigmoid" else 6.0
             weights, biases = [], []

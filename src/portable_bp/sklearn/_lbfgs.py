@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import scipy.optimize
-from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import _backend
@@ -43,7 +42,7 @@ def _fit_lbfgs(est, X, Y, sw):
     Xb, Yb = net.to_backend(X, Y)
     w = None if sw is None else xp.asarray(sw, dtype=net.dtype, device=net.device)
     total = float(X.shape[0]) if sw is None else float(np.sum(sw))
-    k = 1 if is_classifier(est) else est.n_outputs_
+    k = est._cost_divisor()
     shapes = [(W.shape[1], W.shape[0]) for W in net.weights]  # scikit-learn's (n_in, n_out)
     coef_end = np.cumsum([0] + [a * b for a, b in shapes])
     n_coef = coef_end[-1]

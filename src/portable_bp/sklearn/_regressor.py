@@ -1,4 +1,5 @@
-"""scikit-learn's ``MLPRegressor``: squared error, identity output, one or more targets."""
+"""scikit-learn's ``MLPRegressor``: squared error with an identity output, or the half Poisson deviance
+with an exp output (``loss="poisson"``); one or more targets."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from ._params import _bad
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """scikit-learn's MLPRegressor (squared error, identity output), trained by :class:`portable_bp.MLP`.
+    """scikit-learn's MLPRegressor, trained by :class:`portable_bp.MLP`.
 
-    Parameters as scikit-learn's, with ``loss="squared_error"`` (its "poisson" is not available
-    here), plus ``backend``, ``device``, ``dtype``, ``kernel``, ``init`` and ``dropout`` as for
-    :class:`MLPClassifier`. ``loss_`` is scikit-learn's: half the squared error, averaged over the
-    samples and the outputs, plus the L2 term.
+    Parameters as scikit-learn's, plus ``backend``, ``device``, ``dtype``, ``kernel``, ``init`` and
+    ``dropout`` as for :class:`MLPClassifier`. ``loss="squared_error"``: an identity output, and
+    ``loss_`` half the squared error averaged over the samples and the outputs; ``loss="poisson"``
+    (scikit-learn 1.7's): an exp output (log link, ``out_activation_ == "exp"``), y ≥ 0, and
+    ``loss_`` half the Poisson deviance averaged over the samples and summed over the outputs. Both
+    plus the L2 term.
     """
 
     __module__ = "portable_bp.sklearn"  # its public name: reprs and pickles use it
@@ -42,21 +45,25 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _score_fn = staticmethod(r2_score)
 
     def _check_params(self):
-        if self.loss != "squared_error":
-            if self.loss == "poisson":
-                raise NotImplementedError("loss='poisson' (an exp output with the Poisson deviance) is not in "
-                                          "portable_bp's tables yet; use loss='squared_error'")
+        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "poisson"):
             raise _bad(self, "loss", "a str among ['poisson', 'squared_error']", self.loss)
         super()._check_params()
 
     def _output_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _cost_divisor(self):
+        """scikit-learn's half squared error is a mean over the outputs, its half Poisson deviance a sum."""
+        return self.n_outputs_ if self.loss == "squared_error" else 1
 
     def _validate_input(self, X, y, incremental, reset):
         X, y, inp = self._validate_X(X, reset, y=y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = np.asarray(y, dtype=np.float64)
+        if self.loss == "poisson" and Y.size and np.min(Y) < 0:  # scikit-learn's own gives loss_ = nan instead
+            raise ValueError("Some value(s) of y are out of the valid range of the loss 'poisson': it needs y >= 0 "
+                             f"(counts or rates); got a minimum of {float(np.min(Y)):g}.")
         return X, (Y.reshape(-1, 1) if Y.ndim == 1 else Y), y, inp
 
     def fit(self, X, y, sample_weight=None):

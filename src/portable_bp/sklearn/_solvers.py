@@ -110,7 +110,7 @@ class _EpochEnd(train.Callback):
 
     def __init__(self, est, rule, n_samples, alpha, val):
         self.est, self.rule, self.n_samples, self.alpha, self.val = est, rule, n_samples, alpha, val
-        self.k = est.n_outputs_ if not is_classifier(est) else 1  # the squared error is averaged over outputs too
+        self.k = est._cost_divisor()  # the squared error is averaged over the outputs too
         self.stopped = False
 
     def on_train_begin(self, training):
@@ -181,7 +181,8 @@ def _fit_stochastic(est, X, Y, y_out, sw, incremental, rs):
                                                           and net.optimizer.config() == opt.config()))
     val = None
     if est.early_stopping:
-        stratify = Y if (is_classifier(est) and Y.shape[1] == 1) else None
+        # scikit-learn stratifies on its boolean indicator y (so a one-member class is named 'True')
+        stratify = Y.astype(bool) if (is_classifier(est) and Y.shape[1] == 1) else None
         train_idx, val_idx = train_test_split(np.arange(X.shape[0]), random_state=rs,
                                               test_size=est.validation_fraction, stratify=stratify)
         if val_idx.shape[0] < 2:
@@ -210,8 +211,31 @@ def _fit_stochastic(est, X, Y, y_out, sw, incremental, rs):
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.", stacklevel=4)
     except train.DivergenceError as exc:
-        raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
-                         f"values and need to be preprocessed. ({exc})") from exc
+        _diverged(est, callback, 1 if incremental else int(est.max_iter), n, exc)
     if not incremental and not callback.stopped and est.n_iter_ == est.max_iter:
         warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the optimization "
                       "hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+
+
+def _diverged(est, callback, epochs, n, exc):
+    """What scikit-learn's loop ends with when the loss turns non-finite: it trains on, every later epoch
+    with a NaN loss (and a NaN validation score), which never counts as "no improvement", so it runs
+    to max_iter; then early stopping restores the best parameters, and without it the non-finite
+    weights raise a ValueError. Here the epoch that diverged and the rest are recorded so, without
+    computing them; the ValueError is chained to portable_bp's DivergenceError (epoch and batch)."""
+    while est.n_iter_ < epochs:
+        est.n_iter_ += 1
+        est.t_ += n
+        est.loss_ = np.nan
+        est.loss_curve_.append(np.nan)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {np.nan:.8f}")
+        if callback.val is not None:
+            est.validation_scores_.append(np.nan)
+            if est.verbose:
+                print(f"Validation score: {np.nan:f}")
+        est._no_improvement_count = 0
+    if callback.val is None:
+        raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                         f"values and need to be preprocessed. ({exc})") from exc
+    est.net_.weights, est.net_.biases = est._best_params
