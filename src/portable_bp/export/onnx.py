@@ -101,6 +101,7 @@ ACTIVATIONS = {
     "tanh": lambda b, z, opset: b.node("Tanh", [z]),
     "relu": lambda b, z, opset: b.node("Relu", [z]),
     "identity": lambda b, z, opset: z,
+    "exp": lambda b, z, opset: b.node("Exp", [z]),  # the Poisson regressor's output (log link)
     "softmax": lambda b, z, opset: b.node("Softmax", [z], axis=-1),
     "leaky_relu": _leaky_relu,
     "elu": _elu,
