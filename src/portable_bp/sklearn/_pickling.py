@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from .. import _backend, optim
 from ..mlp import MLP
-from ._solvers import _optimizer_from_config
 
 
 def _device_token(backend, device):
@@ -45,7 +44,7 @@ def _net_from_state(saved, dropout):
     except ValueError:  # that device is not here (a GPU pickle read on a CPU machine): the default one
         net = MLP.from_params(weights, biases, **kwargs)
     if saved["optimizer"] is not None:
-        opt = _optimizer_from_config(saved["optimizer"])
+        opt = optim.from_config(saved["optimizer"])
         to = lambda a: net.xp.asarray(a, dtype=net.dtype, device=net.device)
         step, lr_scale, slots = saved["optimizer_state"]
         fresh = opt.init(net.params)
