@@ -49,8 +49,8 @@ def _check_kind(path, st, bad):
         raise IsADirectoryError(f"{path} is a directory; give the checkpoint file (e.g. {path}/weights.npz)")
     if not stat.S_ISREG(st.st_mode):
         kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-        link = f" (a symbolic link to {os.path.realpath(path)})" if os.path.islink(path) else ""
-        raise bad(f"it is {kind}{link}, not a regular file; checkpoints are only read from regular files")
+        what = f"a symbolic link to {os.path.realpath(path)}, which is {kind}" if os.path.islink(path) else kind
+        raise bad(f"it is {what}, not a regular file; checkpoints are only read from regular files")
 
 
 def open_regular(path, bad):

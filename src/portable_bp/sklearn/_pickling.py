@@ -3,7 +3,7 @@ name for its device, rebuilt on its backend (on that device where this machine h
 
 from __future__ import annotations
 
-from .. import _backend, optim
+from .. import optim
 from ..mlp import MLP
 
 
@@ -22,13 +22,12 @@ def _device_token(backend, device):
 
 def _net_state(net):
     """The network ``net`` as a picklable dict."""
-    opt = net.optimizer
+    params, opt, state = net._host_snapshot()  # one consistent set, also while another thread fits it
     return dict(
-        params=net.params_numpy(), activation=net.activation, output_activation=net.output_activation,
+        params=params, activation=net.activation, output_activation=net.output_activation,
         loss=net.loss, backend=net.backend, dtype=net.dtype_name, kernel=net.kernel,
         device=_device_token(net.backend, net.device),
-        optimizer=None if opt is None else opt.config(),
-        optimizer_state=None if opt is None else optim.tree_map(_backend.to_numpy, list(net.optimizer_state)))
+        optimizer=None if opt is None else opt.config(), optimizer_state=state)
 
 
 def _net_from_state(saved, dropout):
