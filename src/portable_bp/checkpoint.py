@@ -167,6 +167,9 @@ def _parse_metadata(text, bad):
 
 
 def _short(value, limit=80):
+    if isinstance(value, (list, dict)) and len(value) > 16:  # never the repr of a crafted million-entry list
+        head = value[:16] if isinstance(value, list) else dict(list(value.items())[:16])
+        return _short(head, limit)[:-1] + ", ...]" if isinstance(value, list) else _short(head, limit)
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -245,6 +248,10 @@ class _Layout:
                 raise field("optimizer.slots", f"is {_short(n_slots)}, not a non-negative integer")
             if "custom_schedule" in record and not isinstance(record["custom_schedule"], bool):
                 raise field("optimizer.custom_schedule", f"is {_short(record['custom_schedule'])}, not true/false")
+            per_tree = L + sum(has_bias)
+            if n_slots * per_tree > n_members:  # each slot needs a member per parameter: refused at once
+                raise field("optimizer.slots", f"is {n_slots}, more than the archive's {n_members} arrays can hold "
+                            f"({per_tree} per slot)")
             config = record["config"]
             try:
                 opt = optim.from_config(config)
