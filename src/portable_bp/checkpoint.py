@@ -21,6 +21,13 @@ This module reads and writes plain arrays and JSON; ``MLP.save`` and ``portable_
 Nothing is pickled, in either direction. Parameters are stored exactly (bit for bit) in their
 dtype, so a round trip is exact within a dtype and across backends.
 
+Reading is bounded (``_read``, ``_npz``): regular files only; the JSON metadata limited in size
+(``MAX_METADATA_CHARS``) and depth (``MAX_METADATA_DEPTH``) and every field checked before any array
+is allocated; each array's zip entry and ``.npy`` header checked against the declared shape and
+dtype before its data are decompressed. Every refusal is a :class:`CheckpointError` naming the file
+(and the field). ``write`` runs the same checks on what it is about to write and refuses (nothing
+written) what ``load`` would refuse: every file ``save`` writes loads.
+
 The write is atomic (``_atomic.write``): the data goes to a temporary file in the same directory,
 is flushed and fsync'ed, and then renamed over ``path`` (``os.replace``), so a crash or an interrupt
 mid-save leaves the previous file intact and no temporary file behind.
