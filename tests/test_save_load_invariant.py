@@ -66,6 +66,9 @@ def net_for(backend, dtype="float64", dropout=None):
 def test_every_optimizer_and_schedule_round_trips_and_trains_on_identically(backend, opt, lr, tmp_path):
     if opt == "sklearn_sgd" and lr != "float":
         pytest.skip("sklearn_sgd's rate is a number (it changes through lr_scale)")
+    if backend == "jax" and lr not in ("float", "cosine"):
+        pytest.skip("on JAX every schedule compiles anew: a float and cosine stand for them (the schedules' own "
+                    "numerics are checked on every backend in test_optim)")
     X, y = data()
     net = net_for(backend)
     net.fit(X, y, epochs=1, batch_size=4, optimizer=OPTIMIZERS[opt](SCHEDULES[lr]), progress=False, seed=1)
@@ -77,8 +80,8 @@ def test_every_optimizer_and_schedule_round_trips_and_trains_on_identically(back
 
 
 def test_dropout_sample_weights_lr_scale_and_float32_round_trip(backend, tmp_path):
-    X, y = data(16)
-    w = np.linspace(0.5, 2.0, 16)
+    X, y = data(15)
+    w = np.linspace(0.5, 2.0, 15)
     net = net_for(backend, "float32", dropout=[0.25, 0.1])
     reduce = pbp.train.callbacks.ReduceLROnPlateau("cost", factor=0.5, patience=0, min_delta=10.0)
     net.fit(X, y, epochs=2, batch_size=5, optimizer="adam", lr=0.01, sample_weight=w, callbacks=[reduce],
@@ -109,6 +112,9 @@ def test_the_estimators_networks_round_trip(backend, solver, learning_rate, mome
     """Was: learning_rate="adaptive"/"invscaling" saved an optimizer ("sklearn_sgd") load refused."""
     from portable_bp.sklearn import MLPClassifier
 
+    if backend != "numpy" and (solver, learning_rate) != ("sgd", "adaptive"):
+        pytest.skip("the whole table on NumPy; adaptive (scikit-learn's SGD and a changing lr_scale) elsewhere")
+
     X, y = data(30)
     clf = MLPClassifier((4,), solver=solver, learning_rate=learning_rate, momentum=momentum, max_iter=4,
                         batch_size=10, random_state=0, backend=backend, n_iter_no_change=1, tol=1.0)
@@ -118,6 +124,8 @@ def test_the_estimators_networks_round_trip(backend, solver, learning_rate, mome
     net = clf.net_
     back = pbp.load(net.save(tmp_path / "m.npz"), backend=backend)
     assert_equal_networks(net, back)
+    if backend == "jax":
+        return  # training on: the same on every backend (a JAX compilation more, for nothing new)
     for n in (net, back):
         n.fit(X, np.eye(2)[y][:, 1:], epochs=1, batch_size=10, progress=False, seed=0)
     assert_equal_networks(net, back)
