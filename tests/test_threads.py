@@ -15,9 +15,12 @@ import pickle
 import sys
 import threading
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import portable_bp as pbp
 from portable_bp import _backend
@@ -176,3 +179,68 @@ def test_a_callback_that_fits_the_same_network_is_refused():
     with pytest.raises(RuntimeError, match="being trained by a fit that is still running"):
         net.fit(X, Y, epochs=2, batch_size=10, lr=0.1, progress=False, callback=nested)
     net.fit(X, Y, epochs=1, batch_size=10, lr=0.1, progress=False)  # the refused fit left it usable
+
+
+# -- interleavings, drawn by hypothesis ------------------------------------------------------------
+_OPS = ["deepcopy", "pickle", "save", "predict", "params"]
+
+
+def _published(net, X, into):
+    """Record what ``net`` holds now: its fingerprint and its predictions for X."""
+    key, data = fingerprint(net)
+    into.setdefault(key, (data, net.predict(X).tobytes()))
+
+
+@given(ops=st.lists(st.tuples(st.sampled_from(_OPS), st.floats(0, 0.003)), min_size=1, max_size=12))
+def test_any_interleaving_of_copies_and_reads_sees_a_published_state(ops, tmp_path_factory):
+    """Whatever a second thread does during a fit, and when, it sees one of the states the fit
+    published (its start, each epoch's end): parameters, optimizer state and predictions agree."""
+    X, Y = problem()
+    reference, published = make("numpy"), {}
+    _published(reference, X, published)
+    published[("adam", 0.0)] = published[(None, -1.0)]  # fit's start: its optimizer, fresh, with the same parameters
+    reference.fit(X, Y, epochs=10, batch_size=10, optimizer="adam", lr=0.01, progress=False, seed=1,
+                  callback=lambda epoch, net, history: _published(net, X, published))
+    params = {data for data, _ in published.values()}
+    outputs = {output for _, output in published.values()}
+    tmp = tmp_path_factory.mktemp("interleave")
+    net, seen, errors = make("numpy"), [], []
+    copy_of = {"deepcopy": copy.deepcopy, "pickle": lambda n: pickle.loads(pickle.dumps(n)),
+               "save": lambda n: pbp.load(n.save(tmp / "m.npz"))}
+
+    def other():
+        try:
+            for op, delay in ops:
+                time.sleep(delay)
+                if op == "predict":
+                    seen.append(("output", net.predict(X).tobytes()))
+                elif op == "params":
+                    ws, bs = net.params
+                    seen.append(("params", b"".join(np.asarray(p).tobytes() for p in ws + bs)))
+                else:
+                    seen.append(("copy", fingerprint(copy_of[op](net))))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+
+    fast = _backend.to_numpy
+
+    def slow(x):  # the other thread's conversions take a while: a copy that reads twice reads two states
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.0003)
+        return fast(x)
+
+    thread = threading.Thread(target=other)
+    with mock.patch.object(_backend, "to_numpy", slow):
+        thread.start()
+        try:
+            net.fit(X, Y, epochs=10, batch_size=10, optimizer="adam", lr=0.01, progress=False, seed=1,
+                    callback=lambda epoch, n, history: None)
+        finally:
+            thread.join()
+    assert not errors, errors
+    for kind, value in seen:
+        if kind == "copy":
+            key, data = value
+            assert key in published and published[key][0] == data, key
+        else:
+            assert value in (params if kind == "params" else outputs), kind
