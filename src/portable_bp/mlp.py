@@ -4,6 +4,8 @@ save / load / to."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import _backend, _data, _landing, _sharding, _shared, checkpoint, optim, train
@@ -98,6 +100,10 @@ class MLP:
         # Elsewhere it runs first, as a guard.
         self._fused_check = compiled.checked is not None
         self._lr_cache = (None, None)
+        # Threads: parameters and optimizer state are published together under _lock (fit's end, an epoch's
+        # end for fit(callback=...), update) and read together under it (copies, pickles, save, predict);
+        # _fitting refuses a second fit or an update while a fit runs.
+        self._lock, self._fitting = threading.Lock(), False
         self.optimizer, self.optimizer_state = None, None  # what a later fit() continues
 
     @property
@@ -108,8 +114,20 @@ class MLP:
 
     @property
     def params(self):
-        """``(weights, biases)``: the parameter lists the optimizers and ``backprop`` work on."""
-        return self.weights, self.biases
+        """``(weights, biases)``: the parameter lists the optimizers and ``backprop`` work on (one
+        consistent pair, also while another thread's fit publishes new ones)."""
+        with self._lock:
+            return self.weights, self.biases
+
+    def _snapshot(self):
+        """``(weights, biases, optimizer, optimizer_state)`` as one consistent set (see ``_lock``)."""
+        with self._lock:
+            return list(self.weights), list(self.biases), self.optimizer, self.optimizer_state
+
+    def _busy(self, what):
+        return RuntimeError(f"{what}: this network is being trained by a fit that is still running (in another "
+                            "thread, or the caller of this callback); wait for it to return, or train a copy "
+                            "(copy.deepcopy(net))")
 
     @property
     def dtype_name(self):
@@ -136,7 +154,7 @@ class MLP:
         finite; if not, the guards of ``_X``/``_Y`` raise their ValueError and nothing is kept."""
         X = self._X(X, finite=False)
         data = (X,) if Y is None else (X, self._Y(Y, X.shape[0], finite=False))
-        out, finite = self._checked[name](self.weights, self.biases, *data, *rest)
+        out, finite = self._checked[name](*self.params, *data, *rest)
         if not _backend.to_bool(finite, self.backend):
             self._X(X)  # raises, naming X ...
             if Y is not None:
@@ -176,7 +194,7 @@ class MLP:
         """``zs, activations`` for a batch X (N, d): activations[0] is X, zs[l] is Z^{l+1}."""
         if self._fused_check:
             return self._run_checked("forward", X)
-        return forward(self._spec, self.weights, self.biases, self._X(X))
+        return forward(self._spec, *self.params, self._X(X))
 
     def predict(self, X):
         """The output activations a^L for X, shape (N, n_L), as a backend array.
@@ -207,7 +225,7 @@ class MLP:
         else:
             X, Y = self._XY(X, Y)
             with _backend.quiet_floating_point(self.backend):
-                grads = self._grads(self.weights, self.biases, X, Y)
+                grads = self._grads(*self.params, X, Y)
         if check_finite and not _backend.to_bool(self._finite(grads), self.backend):
             bad = next(l for l, g in enumerate(zip(*grads)) if not _backend.to_bool(self._finite(([g[0]], [g[1]])),
                                                                                      self.backend))
@@ -243,8 +261,10 @@ class MLP:
         """
         lr = check.check_positive("lr", lr)
         X, Y = self._XY(X, Y, finite=False)  # shapes and types now; values in the step's one flag
+        if self._fitting:
+            raise self._busy("update")
         with _backend.quiet_floating_point(self.backend):  # bad values get the clear error below, not a warning
-            new, ok = self._checked_step(self.weights, self.biases, X, Y,
+            new, ok = self._checked_step(*self.params, X, Y,
                                          self._lr_array(lr) if self._fused_check else lr)
         if not _backend.to_bool(ok, self.backend):  # the one host synchronisation of a step
             self._XY(X, Y)  # raises the ValueError naming X or Y when the data is at fault
@@ -252,7 +272,10 @@ class MLP:
                 f"this SGD step (lr={lr:g}) would make parameters NaN or infinite: the gradient is not finite "
                 f"or too large. The network is unchanged; try a smaller learning rate or scale X and Y"
             )
-        self.weights, self.biases = new
+        with self._lock:
+            if self._fitting:
+                raise self._busy("update")
+            self.weights, self.biases = new
         return self
 
     def _lr_array(self, lr):
@@ -335,18 +358,28 @@ class MLP:
             raise ValueError(f"batch_size={batch_size} is larger than the {data.n} training samples")
         if plan is not None:
             plan.check_batches(data.n, batch_size)
-        state = self.optimizer_state if opt is self.optimizer else opt.init(self.params)
-        self.optimizer, self.optimizer_state = opt, state
         running = check.check_bool("running_cost", running_cost)
         run = self._run_for(opt, l2 > 0, record=running)
-        training = train.fit(run, data, self.params, state, optimizer=opt, epochs=epochs, batch_size=batch_size,
-                             rng=rng, shuffle=shuffle, val=val, l2=l2, callbacks=callbacks,
-                             classifier=self.is_classifier, keep=self._keep, running=running)
+        with self._lock:  # one fit at a time; the optimizer and its state change together
+            if self._fitting:
+                raise self._busy("fit")
+            state = self.optimizer_state if opt is self.optimizer else opt.init((self.weights, self.biases))
+            self.optimizer, self.optimizer_state, self._fitting = opt, state, True
+            params = self.weights, self.biases
+        try:
+            training = train.fit(run, data, params, state, optimizer=opt, epochs=epochs, batch_size=batch_size,
+                                 rng=rng, shuffle=shuffle, val=val, l2=l2, callbacks=callbacks,
+                                 classifier=self.is_classifier, keep=self._keep, running=running)
+        finally:
+            self._fitting = False
         return training.history
 
     def _keep(self, training):
-        """What the loop hands back on every way out (done, diverged, interrupted)."""
-        (self.weights, self.biases), self.optimizer_state = training.params, training.state
+        """What the loop hands back on every way out (done, diverged, interrupted): parameters and
+        state published together (a copy in another thread sees both or neither)."""
+        (weights, biases), state = training.current
+        with self._lock:
+            self.weights, self.biases, self.optimizer_state = weights, biases, state
 
     def _run_for(self, opt, l2, record=False):
         """The compiled step, metrics and finiteness check of a run with ``opt`` (and L2 or not)."""
@@ -358,7 +391,8 @@ class MLP:
     def params_numpy(self):
         """(weights, biases) as NumPy arrays."""
         to = _backend.to_numpy
-        return [to(W) for W in self.weights], [None if b is None else to(b) for b in self.biases]
+        weights, biases = self.params
+        return [to(W) for W in weights], [None if b is None else to(b) for b in biases]
 
     def _config(self):
         return dict(activation=self.activation, output_activation=self.output_activation, loss=self.loss,
@@ -369,11 +403,16 @@ class MLP:
         a plain .npz, no pickles, written atomically; see :mod:`portable_bp.checkpoint`."""
         meta = dict(sizes=list(self.sizes), **self._config(), kernel=self.kernel, dtype=self.dtype_name,
                     backend=self.backend)
-        record = None
-        if self.optimizer is not None:
-            state = optim.tree_map(_backend.to_numpy, list(self.optimizer_state))
-            record = (self.optimizer, state[0], state[1], state[2])
-        return checkpoint.write(path, meta, *self.params_numpy(), optimizer=record, metadata=metadata)
+        params, optimizer, state = self._host_snapshot()
+        record = None if optimizer is None else (optimizer, state[0], state[1], state[2])
+        return checkpoint.write(path, meta, *params, optimizer=record, metadata=metadata)
+
+    def _host_snapshot(self):
+        """``((weights, biases), optimizer, [step, lr_scale, slots])``: one consistent set, as NumPy arrays."""
+        weights, biases, optimizer, state = self._snapshot()
+        to = _backend.to_numpy
+        params = [to(W) for W in weights], [None if b is None else to(b) for b in biases]
+        return params, optimizer, None if optimizer is None else optim.tree_map(to, list(state))
 
     def to_onnx(self, path=None, *, opset=None):
         """This network as an ``onnx.ModelProto``, written atomically to ``path`` if given (:mod:`.export`)."""
@@ -383,25 +422,28 @@ class MLP:
 
     def to(self, backend=None, device=None, dtype=None, kernel=None):
         """A copy of this network (and its optimizer and state) on another backend / device / dtype / kernel."""
-        net = MLP.from_params(*self.params_numpy(), **self._config(), backend=backend or self.backend,
+        params, optimizer, state = self._host_snapshot()
+        net = MLP.from_params(*params, **self._config(), backend=backend or self.backend,
                               device=device, dtype=dtype or self.dtype_name, kernel=kernel or self.kernel)
-        if self.optimizer is not None:
-            net._set_optimizer(self.optimizer, *optim.tree_map(_backend.to_numpy, list(self.optimizer_state)))
+        if optimizer is not None:
+            net._set_optimizer(optimizer, *state)
         return net
 
     def _set_optimizer(self, optimizer, step, lr_scale, slots):
         """Take over ``optimizer`` with a state given as host arrays (from a checkpoint or another network)."""
         fresh = optimizer.init(self.params)
         moved = optim.tree_map(self._asarray, [step, lr_scale, list(slots)])
-        self.optimizer = optimizer
-        self.optimizer_state = fresh._replace(step=moved[0], lr_scale=moved[1], slots=tuple(moved[2]))
+        with self._lock:
+            self.optimizer = optimizer
+            self.optimizer_state = fresh._replace(step=moved[0], lr_scale=moved[1], slots=tuple(moved[2]))
 
     def __getstate__(self):
-        """Pickling (joblib, multiprocessing, deepcopy): parameters and optimizer state as NumPy arrays."""
-        state = None if self.optimizer is None else optim.tree_map(_backend.to_numpy, list(self.optimizer_state))
-        return dict(params=self.params_numpy(), config=self._config(), backend=self.backend, dtype=self.dtype_name,
+        """Pickling (joblib, multiprocessing, deepcopy): parameters and optimizer state as NumPy arrays, one
+        consistent set even while another thread fits this network (the lock is not pickled)."""
+        params, optimizer, state = self._host_snapshot()
+        return dict(params=params, config=self._config(), backend=self.backend, dtype=self.dtype_name,
                     kernel=self.kernel, device=None if self.device is None else str(self.device),
-                    stream_rows=self.stream_rows, optimizer=self.optimizer, optimizer_state=state)
+                    stream_rows=self.stream_rows, optimizer=optimizer, optimizer_state=state)
 
     def __setstate__(self, state):
         backend, device = _landing.landing(state["backend"], state["device"])  # a backend / device missing here

@@ -214,6 +214,9 @@ def adamw(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
 
 
 _FACTORIES = {"sgd": sgd, "momentum": momentum, "adam": adam, "adamw": adamw}
+from ._sklearn import sklearn_sgd as _sklearn_sgd  # noqa: E402 (it builds on the definitions above)
+
+_FACTORIES["sklearn_sgd"] = _sklearn_sgd  # the estimators' rule: from_config (load, unpickling) knows it
 NAMES = ("sgd", "momentum", "nesterov", "adam", "adamw")
 
 

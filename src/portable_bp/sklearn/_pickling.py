@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from .. import _backend, _landing, optim
 from ..mlp import MLP
-from ._solvers import _optimizer_from_config
 
 
 def _device_token(backend, device):
@@ -24,13 +23,12 @@ def _device_token(backend, device):
 
 def _net_state(net):
     """The network ``net`` as a picklable dict."""
-    opt = net.optimizer
+    params, opt, state = net._host_snapshot()  # one consistent set, also while another thread fits it
     return dict(
-        params=net.params_numpy(), activation=net.activation, output_activation=net.output_activation,
+        params=params, activation=net.activation, output_activation=net.output_activation,
         loss=net.loss, backend=net.backend, dtype=net.dtype_name, kernel=net.kernel,
         device=_device_token(net.backend, net.device),
-        optimizer=None if opt is None else opt.config(),
-        optimizer_state=None if opt is None else optim.tree_map(_backend.to_numpy, list(net.optimizer_state)))
+        optimizer=None if opt is None else opt.config(), optimizer_state=state)
 
 
 def _net_from_state(saved, dropout):
@@ -45,7 +43,7 @@ def _net_from_state(saved, dropout):
     kwargs["backend"], device = _landing.landing(saved["backend"], saved["device"], what="estimator", stacklevel=4)
     net = MLP.from_params(weights, biases, device=device, **kwargs)
     if saved["optimizer"] is not None:
-        opt = _optimizer_from_config(saved["optimizer"])
+        opt = optim.from_config(saved["optimizer"])
         to = lambda a: net.xp.asarray(a, dtype=net.dtype, device=net.device)
         step, lr_scale, slots = saved["optimizer_state"]
         fresh = opt.init(net.params)

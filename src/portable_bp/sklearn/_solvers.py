@@ -21,33 +21,9 @@ _SEED_MAX = np.iinfo(np.int32).max
 
 
 def _sklearn_sgd(lr, momentum, nesterov):
-    """scikit-learn's SGD with momentum, which keeps the *rate-scaled* velocity:
-    v ← μ v − η g;  p ← p + v  (nesterov: p ← p + μ v − η g).
-
-    At a constant η it equals torch's rule (``optim.momentum``: v ← μ v + g; p ← p − η v), which
-    is what ``learning_rate="constant"`` uses. When η changes (invscaling, adaptive) the two differ:
-    torch's applies the new η to the whole accumulated velocity, scikit-learn's only to new gradients.
-    """
-    lr = float(lr)
-    tree_map = optim.tree_map
-
-    def update(grads, state, params):
-        eta = lr * state.lr_scale
-        (v,) = state.slots
-        v = tree_map(lambda v, g: momentum * v - eta * g, v, grads)
-        d = tree_map(lambda v, g: momentum * v - eta * g, v, grads) if nesterov else v
-        new_params = tree_map(lambda p, d: p + d, params, d)
-        return new_params, optim.OptState(state.step + 1, state.lr_scale, (v,))
-
-    init = optim.momentum(lr).init  # step 0, scale 1, one zero slot shaped like the parameters
-    return optim.Optimizer("sklearn_sgd", lr, {"momentum": float(momentum), "nesterov": bool(nesterov)}, init,
-                           update)
-
-
-def _optimizer_from_config(cfg):
-    if cfg["name"] == "sklearn_sgd":
-        return _sklearn_sgd(cfg["lr"], cfg["momentum"], cfg["nesterov"])
-    return optim.from_config(cfg)
+    """scikit-learn's SGD with momentum (``optim._sklearn.sklearn_sgd``: an optimizer ``optim.from_config``
+    and therefore ``portable_bp.load`` know)."""
+    return optim._sklearn.sklearn_sgd(lr, momentum, nesterov)
 
 
 def _adam(est):

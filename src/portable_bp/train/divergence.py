@@ -6,6 +6,12 @@ extra host round-trip. Only when that check fails does :func:`locate` replay the
 deterministically — from the parameters and optimizer state saved at its start, with the same
 sample order — checking each batch, to name the first bad batch and hand back the parameters
 (and optimizer state) from just before it.
+
+The optimizer state counts as much as the parameters: Adam's second moment v ← β₂ v + (1 − β₂) g²
+overflows (g² beyond the dtype's range) while every parameter stays finite (m / √v is then 0), and
+a state that is not finite is a state the parameters cannot go on with (nor a checkpoint hold). So
+a step is bad when it makes a parameter OR a state slot non-finite, and the state goes back with the
+parameters, to the last step where both were finite.
 """
 
 from __future__ import annotations
@@ -29,12 +35,27 @@ class DivergenceError(FloatingPointError):
         self.epoch, self.batch, self.n_batches, self.lr, self.history = epoch, batch, n_batches, lr, history
 
 
+def state_finite(finite, state, backend):
+    """Whether every array of the optimizer ``state``'s slots is finite (``finite`` the run's check)."""
+    leaves = _leaves(state.slots)
+    return not leaves or _backend.to_bool(finite((leaves, [])), backend)
+
+
+def _leaves(tree):
+    if tree is None:
+        return []
+    if isinstance(tree, (list, tuple)):
+        return [leaf for child in tree for leaf in _leaves(child)]
+    return [tree]
+
+
 def locate(step, metrics, finite, start, batches, l2c, backend):
     """Replay one epoch from ``start`` = (params, state) over ``batches`` (the same (X_b, Y_b, w_b, u_b)
     the epoch used, read lazily).
 
     Returns ``(k, (params, state) before batch k, reason)`` for the first batch k (0-based) whose
-    cost at the current parameters is not finite, or whose step gives non-finite parameters. If
+    cost at the current parameters is not finite, or whose step gives non-finite parameters or
+    optimizer state. If
     every batch passes, the epoch-end cost on the whole training set was the non-finite one: the
     last batch is blamed and the parameters from before it returned.
     """
@@ -47,6 +68,9 @@ def locate(step, metrics, finite, start, batches, l2c, backend):
         new = step(*current, batch, l2c)[:2]  # (params, state); a running cost's record is not needed
         if not _backend.to_bool(finite(new[0]), backend):
             return k, current, "its gradient step gave non-finite parameters (a non-finite or overflowing gradient)"
+        if not state_finite(finite, new[1], backend):
+            return k, current, ("its gradient step gave a non-finite optimizer state (e.g. Adam's second moment "
+                                "overflowed: the squared gradient is beyond the dtype's range)")
         prev, current = current, new
     return k, prev, "after its step the cost on the training set was not finite"
 

@@ -112,7 +112,9 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
                     rows, values = _running(records, sizes, l2c, data.n, run.finite(training.params), run.backend)
                 else:
                     values = data.evaluate(run.metrics, training.params, l2)  # the epoch's one host synchronisation
-            if not np.isfinite(values[0]):
+            # a finite cost with a non-finite optimizer state (Adam's v overflowed) is a divergence too:
+            # one more small check, read after the epoch's synchronisation above
+            if not np.isfinite(values[0]) or not divergence.state_finite(run.finite, training.state, run.backend):
                 replay = start[2]  # the epoch's generator as it was: same order, same dropout masks
                 batches = ((*b, run.noise(replay, b[0].shape[:1]))
                            for b in data.batches(batch_size, replay if shuffle else None))
