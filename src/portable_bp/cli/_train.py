@@ -14,6 +14,7 @@ import numpy as np
 from .. import _backend, optim, plots
 from ..mlp import MLP, load
 from ..optim import schedules
+from . import _launch
 from ._datasets import SPLITS, TEST_SETS, load_dataset
 from ._figures import _remove_stale_figures, _write_figures
 from ._interrupts import _interrupted, _Interrupts, _Run
@@ -47,14 +48,16 @@ def _train_command(args):
 def train(args, run=None, interrupts=None):
     run = run or _Run(args)
     interrupts = interrupts or _Interrupts()
+    multi = _launch.join(args)  # one process of several (--coordinator ...): before anything uses JAX
+    run.primary = primary = _launch.is_primary()  # only process 0 writes files
     resumed = _resume_state(args.resume, args.dataset) if args.resume else _Resumed()
     run.resumed = resumed
     out = args.out or ((os.path.dirname(args.resume) or ".") if args.resume else "runs/latest")
-    run.out, run.weights_file = out, _prepare_out(out)
+    run.out, run.weights_file = out, _prepare_out(out) if primary else os.path.join(out, "weights.npz")
     seed = args.seed if args.seed is not None else (resumed.seed if resumed.seed is not None else 0)
     dataset = args.dataset or resumed.dataset or "circles"
     run.seed, run.dataset, run.before = seed, dataset, resumed.epochs_done
-    backend, backend_note = _choose_backend(args.backend, resumed)
+    backend, backend_note = ("jax", "several processes") if multi else _choose_backend(args.backend, resumed)
     X_tr, Y_tr, X_te, Y_te = load_dataset(dataset, seed)
     if args.resume:
         net = load(args.resume, backend=backend, dtype=args.dtype, kernel=args.kernel)
@@ -100,7 +103,7 @@ def train(args, run=None, interrupts=None):
     run.stage = "training"
     t0 = time.perf_counter()
     history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, optimizer=opt, l2=args.l2,
-                      seed=rng, progress=not args.quiet, callback=after_epoch)
+                      seed=rng, progress=not args.quiet, callback=after_epoch, devices="all" if multi else None)
     run.stage = "finishing"
     interrupts.check()
     seconds = time.perf_counter() - t0
@@ -119,6 +122,9 @@ def train(args, run=None, interrupts=None):
     if net.is_classifier or dataset == "toy1d":
         metrics["train_accuracy"] = net.accuracy(X_tr, Y_tr)
         metrics["test_accuracy"] = net.accuracy(X_te, Y_te)
+    if not primary:
+        print(f"process {_launch.process_index()}: done; process 0 writes {out}/")
+        return 0
     with interrupts.deferred():  # metrics.json and weights.npz are written together, or neither
         interrupts.check()
         _write_json(os.path.join(out, "metrics.json"), metrics)
