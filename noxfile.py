@@ -6,6 +6,7 @@
     nox -s bench -- --help   # the benchmark harness (benchmarks/run.py)
     nox -s fit_bench -- --quick  # benchmarks/fit_bench.py: fit against hand-written training loops
     nox -s tests_multidevice # fit(devices=...) on 4 virtual CPU devices (JAX)
+    nox -s tests_multihost   # the multi-process tests alone (jax.distributed on loopback, Dask's LocalCluster)
     nox -s scaling -- --quick  # benchmarks/scaling.py: throughput against the device count
     nox -s props_deep        # property-based tests, hypothesis "deep" profile
 """
@@ -55,6 +56,14 @@ def tests_multidevice(session):
     session.install("-e", ".[test]")
     session.run("pytest", "tests/test_sharding.py", "tests/test_streaming.py", "--backend", "jax", *session.posargs,
                 env={**MULTI_DEVICE_ENV, "PORTABLE_BP_TEST_BACKENDS": "jax"})
+
+
+@nox.session
+def tests_multihost(session):
+    """The tests that start several processes (-m multiprocess), with the costlier cases too: 4 JAX processes
+    on loopback and killing the coordinator (PORTABLE_BP_TEST_MULTIHOST=full)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "multiprocess", *session.posargs, env={"PORTABLE_BP_TEST_MULTIHOST": "full"})
 
 
 @nox.session
