@@ -174,6 +174,7 @@ def test_every_process_ends_with_the_one_process_network(run):
     for r in reports[1:]:  # the processes agree bit for bit: the same all-reduced update everywhere
         assert r["params"] == reports[0]["params"] and r["cost"] == reports[0]["cost"]
     params, cost = run["oracle"]
+    print(f"\n{n} processes vs one: max relative parameter difference {max_rel(reports[0]['params'], params):.1e}")
     assert max_rel(reports[0]["params"], params) < 1e-12
     np.testing.assert_allclose(reports[0]["cost"], cost, rtol=1e-12)
 
@@ -202,6 +203,7 @@ def test_only_process_0_writes_checkpoints(run):
 
 def test_resumed_run_equals_the_uninterrupted_one(run):
     for r in run["reports"]:
+        print(f"\nresumed vs uninterrupted: {max_rel(r['resumed_params'], r['params']):.1e}")
         assert max_rel(r["resumed_params"], r["params"]) < 1e-12
 
 
@@ -247,6 +249,7 @@ def test_train_processes_2_equals_one_process(children, tmp_path, jax_here):
     two, one = pbp.load(tmp_path / "two" / "weights.npz"), pbp.load(tmp_path / "one" / "weights.npz")
     w2, b2 = two.params_numpy()
     w1, b1 = one.params_numpy()
+    print(f"\nportable-bp train --processes 2 vs one process: {max_rel(w2 + b2, w1 + b1):.1e}")
     assert max_rel(w2 + b2, w1 + b1) < 1e-12
     m2, m1 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("two", "one"))
     np.testing.assert_allclose(m2["history"]["cost"], m1["history"]["cost"], rtol=1e-12)
