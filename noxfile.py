@@ -68,8 +68,9 @@ def tests_multihost(session):
 
 @nox.session
 def scaling(session):
-    """benchmarks/scaling.py (devices x throughput); arguments after -- go to it, --out defaults to runs/."""
-    session.install("-e", ".[jax]")
+    """benchmarks/scaling.py (devices x throughput; --what processes,streaming for jax.distributed processes and
+    memmap vs Dask distributed); arguments after -- go to it, --out defaults to runs/."""
+    session.install("-e", ".[jax,distributed]")
     args = session.posargs if "--out" in session.posargs else ["--out", "runs/scaling", *session.posargs]
     session.run("python", "benchmarks/scaling.py", *args, env=MULTI_DEVICE_ENV)
 
