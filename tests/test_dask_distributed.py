@@ -87,7 +87,8 @@ def test_peak_memory_here_is_a_few_chunks(client):
     data_bytes, block = n * d * 8, rows * d * 8
     net = pbp.MLP([d, 16, 3], output_activation="softmax", loss="cross_entropy", backend="numpy", seed=0)
     net.stream_rows = rows
-    fitted = peak_bytes(lambda: net.fit(Xd, yd, epochs=1, batch_size=100, lr=0.1, shuffle=False, progress=False))
+    fitted = peak_bytes(lambda: net.fit(Xd, yd, epochs=1, batch_size=100, lr=0.1, shuffle=False, progress=False,
+                                        running_cost=True))  # one pass over the data: 20 reads
     p = net.predict(Xd)
     predicted = peak_bytes(lambda: p.sum().compute())  # reduced on the workers: no (N, 3) array here
     print(f"\nDask distributed, {data_bytes / 1e6:.1f} MB on 2 workers, blocks of {block / 1e6:.2f} MB: "
@@ -115,7 +116,9 @@ def test_grid_search_under_the_dask_backend_matches_the_default(client, kind):
     grid = {"learning_rate_init": [1e-3, 3e-2], "alpha": [1e-4, 1e-1]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter=30, on both backends alike
-        default = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y)
+        # joblib's default backend: loky worker processes for n_jobs=-1 (about 10 s to start them on 2 busy
+        # cores: under nox -s tests_multihost only); in order in this process for n_jobs=1, the same fits
+        default = GridSearchCV(est, grid, cv=3, n_jobs=-1 if FULL else 1).fit(X, y)
         with joblib.parallel_backend("dask"), distributed.get_task_stream(client) as tasks:
             on_dask = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y)
     assert on_dask.best_params_ == default.best_params_
