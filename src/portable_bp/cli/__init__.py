@@ -39,7 +39,8 @@ def main(argv=None):
         _launch.check_args(args, parser.error)
     try:
         if args.command == "train" and args.processes is not None:  # N local processes of this command
-            return _launch.launch(_launch.child_argv(sys.argv[1:] if argv is None else list(argv)), args.processes)
+            return _launch.launch(_launch.child_argv(sys.argv[1:] if argv is None else list(argv)), args.processes,
+                                  grace=args.heartbeat_timeout + 5)
         if args.command == "train":
             return _train_command(args)
         if args.command == "bench":
