@@ -6,6 +6,7 @@
     nox -s bench -- --help   # the benchmark harness (benchmarks/run.py)
     nox -s fit_bench -- --quick  # benchmarks/fit_bench.py: fit against hand-written training loops
     nox -s tests_multidevice # fit(devices=...) on 4 virtual CPU devices (JAX)
+    nox -s tests_multihost   # the multi-process tests alone (jax.distributed on loopback, Dask's LocalCluster)
     nox -s scaling -- --quick  # benchmarks/scaling.py: throughput against the device count
     nox -s props_deep        # property-based tests, hypothesis "deep" profile
     nox -s notebooks         # notebooks/ executed by a Jupyter kernel, on every CPU backend
@@ -59,9 +60,18 @@ def tests_multidevice(session):
 
 
 @nox.session
+def tests_multihost(session):
+    """The tests that start several processes (-m multiprocess), with the costlier cases too: 4 JAX processes
+    on loopback and killing the coordinator (PORTABLE_BP_TEST_MULTIHOST=full)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "multiprocess", *session.posargs, env={"PORTABLE_BP_TEST_MULTIHOST": "full"})
+
+
+@nox.session
 def scaling(session):
-    """benchmarks/scaling.py (devices x throughput); arguments after -- go to it, --out defaults to runs/."""
-    session.install("-e", ".[jax]")
+    """benchmarks/scaling.py (devices x throughput; --what processes,streaming for jax.distributed processes and
+    memmap vs Dask distributed); arguments after -- go to it, --out defaults to runs/."""
+    session.install("-e", ".[jax,distributed]")
     args = session.posargs if "--out" in session.posargs else ["--out", "runs/scaling", *session.posargs]
     session.run("python", "benchmarks/scaling.py", *args, env=MULTI_DEVICE_ENV)
 

@@ -94,10 +94,14 @@ class Stream:
     evaluation piece (cost, accuracy).  Evaluation pieces have a multiple of ``multiple`` rows,
     except a last remainder smaller than ``multiple`` (for a mesh: sharded pieces and one small
     replicated one).
+
+    ``local(m)`` (several processes on one mesh): the rows of an m-row piece that this process's
+    devices hold, or None for all. Only those rows are read and checked; the others stay zero in the
+    host block, and ``place_*`` never hands them to a device of this process.
     """
 
     def __init__(self, X, Y, *, n_in, n_out, output_activation, rows, place_batch, place_eval, multiple=1,
-                 loss=None, dtype=None):
+                 loss=None, dtype=None, local=None):
         if is_out_of_core(X):
             self.n = check_inputs_meta(X, n_in)
         else:  # an in-memory X (data-parallel training from host memory): check it all now
@@ -117,6 +121,7 @@ class Stream:
         self.n_in, self.n_out, self.output_activation, self.loss = n_in, n_out, output_activation, loss
         self.rows, self.multiple = rows, multiple
         self.place_batch, self.place_eval = place_batch, place_eval
+        self.local = local or (lambda m: None)
         self.dtype = dtype  # the network's: values beyond its range are refused as they are read
 
     @property
@@ -138,13 +143,28 @@ class Stream:
             raise check.DataError(f"{exc} (found in {where}, read from the out-of-core data)") from None
         return Xr, Yr
 
+    def _local_block(self, start, stop, perm, pieces):
+        """Rows start..stop-1 (of ``perm`` if given), cut into ``pieces`` [(a, b)], read where this process
+        needs them (``local``): every row with one process; with several, the others are left zero."""
+        parts = [(a, self.local(b - a)) for a, b in pieces]
+        if all(rows is None for _, rows in parts):
+            return self._block(slice(start, stop) if perm is None else perm[start:stop])
+        need = np.concatenate([np.arange(a, b) if rows is None else a + rows
+                               for (a, rows), (_, b) in zip(parts, pieces)])
+        Xr, Yr = self._block(start + need if perm is None else perm[start:stop][need])
+        Xf = np.zeros((stop - start, *Xr.shape[1:]), dtype=Xr.dtype)
+        Yf = np.zeros((stop - start, *Yr.shape[1:]), dtype=Yr.dtype)
+        Xf[need], Yf[need] = Xr, Yr  # host-side scratch arrays, before any backend array exists
+        return Xf, Yf
+
     def batches(self, batch_size, rng=None):
         """One epoch of mini-batches (placed backend arrays), in the order of ``rng.permutation``."""
         perm = None if rng is None else rng.permutation(self.n)
         per_read = max(1, self.rows // batch_size) * batch_size  # whole batches per read
         for start in range(0, self.n, per_read):
             stop = min(start + per_read, self.n)
-            Xr, Yr = self._block(slice(start, stop) if perm is None else perm[start:stop])
+            cuts = [(k, min(k + batch_size, stop - start)) for k in range(0, stop - start, batch_size)]
+            Xr, Yr = self._local_block(start, stop, perm, cuts)
             for k in range(0, stop - start, batch_size):
                 yield self.place_batch(Xr[k : k + batch_size]), self.place_batch(Yr[k : k + batch_size])
 
@@ -154,11 +174,11 @@ class Stream:
         rows = max(m, self.rows - self.rows % m)
         for start in range(0, self.n, rows):
             stop = min(start + rows, self.n)
-            Xr, Yr = self._block(slice(start, stop))
             cut = (stop - start) - (stop - start) % m
-            for a, b in ((0, cut), (cut, stop - start)):
-                if b > a:
-                    yield self.place_eval(Xr[a:b]), self.place_eval(Yr[a:b]), b - a
+            cuts = [(a, b) for a, b in ((0, cut), (cut, stop - start)) if b > a]
+            Xr, Yr = self._local_block(start, stop, None, cuts)
+            for a, b in cuts:
+                yield self.place_eval(Xr[a:b]), self.place_eval(Yr[a:b]), b - a
 
     def means(self, per_piece):
         """Means over all samples of per-sample statistics, from ``per_piece(X_c, Y_c)`` piece means."""

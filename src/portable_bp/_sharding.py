@@ -17,7 +17,9 @@ batch size, so the update is network.py's p ← p − (η/m) Σ_x ∇C_x over th
 Arrays are built with ``jax.make_array_from_callback``, which asks each process only for the
 slices its own devices hold, so the same code is written for one host or several
 (``jax.distributed.initialize()``; every process then runs the same script on the same data
-with the same seed).  Only the single-host case is tested here.
+with the same seed).  With several processes, :meth:`DataParallel.local_rows` tells the streaming
+input layer which rows of a batch this process's devices hold, so each process reads only those
+(``tests/test_multihost.py`` runs 2 and 4 processes on loopback).
 """
 
 from __future__ import annotations
@@ -124,6 +126,20 @@ class DataParallel:
                 f"of {k}. Choose a batch_size that divides {n}, or drop {last % k} samples "
                 "(padding is not done: padded samples would change the gradient sums)"
             )
+
+    def local_rows(self, m):
+        """The rows of an m-row batch (or evaluation piece) that this process's devices hold, as a sorted
+        int64 array; None when they are all of them (one process, or a piece that is replicated)."""
+        import jax
+
+        if jax.process_count() == 1 or m % self.size:
+            return None
+        cache = self.__dict__.setdefault("_local_rows", {})
+        if m not in cache:
+            index = self.batch_sharding.addressable_devices_indices_map((m,))
+            rows = np.unique(np.concatenate([np.arange(m)[i[0]] for i in index.values()]))
+            cache[m] = None if rows.size == m else rows
+        return cache[m]
 
     def _make(self, host, sharding, dtype):
         import jax

@@ -186,6 +186,7 @@ class MLP:
             X, Y, n_in=self.sizes[0], n_out=self.sizes[-1], output_activation=self.output_activation,
             rows=self.stream_rows, place_batch=place_batch, place_eval=place_eval,
             multiple=1 if plan is None else plan.size, loss=self.loss, dtype=self.dtype_name,
+            local=None if plan is None else plan.local_rows,
         )
         return train.Streamed(stream, place, home)
 

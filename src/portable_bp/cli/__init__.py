@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from . import _launch
 from ._bench import BENCH_MISSING, _bench_folder, bench
 from ._check import TOLERANCE, check, check_network
 from ._datasets import SPLITS, TEST_SETS, load_dataset
@@ -34,7 +35,12 @@ def main(argv=None):
                                                     or args.output_activation or args.loss):
         parser.error("--resume takes the architecture from the checkpoint: drop --recipe, --layers, --activation, "
                      "--output-activation and --loss")
+    if args.command == "train":
+        _launch.check_args(args, parser.error)
     try:
+        if args.command == "train" and args.processes is not None:  # N local processes of this command
+            return _launch.launch(_launch.child_argv(sys.argv[1:] if argv is None else list(argv)), args.processes,
+                                  grace=args.heartbeat_timeout + 5)
         if args.command == "train":
             return _train_command(args)
         if args.command == "bench":

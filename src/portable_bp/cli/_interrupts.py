@@ -77,6 +77,7 @@ class _Run:
         self.seed = None
         self.dataset = None
         self.figures = []  # figures written so far
+        self.primary = True  # False in processes 1.. of a multi-process run: they write nothing
 
 
 def _interrupted(run):
@@ -86,6 +87,9 @@ def _interrupted(run):
     that finishes the run exactly as if it had never stopped."""
     args, out = run.args, run.out
     head = "portable-bp train: interrupted (Ctrl-C)"
+    if not run.primary:
+        print(f"{head}; process 0 of the run saves what there is to save", file=sys.stderr)
+        return 130
     if run.stage in ("saved", "figures"):
         epochs = run.before + args.epochs
         drawn = [os.path.basename(p) for p in run.figures]

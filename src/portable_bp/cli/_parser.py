@@ -10,6 +10,7 @@ import numpy as np
 from .. import _backend, _fetch, datasets, optim
 from ..mlp import INITS
 from ..optim import schedules
+from . import _launch
 from ._interrupts import INTERRUPTED
 
 DEFAULT_LAYERS = {"circles": "2,8,8,1", "moons": "2,8,8,1", "toy1d": "1,3,3,1", "digits": "64,30,10",
@@ -187,6 +188,29 @@ def build_parser(recipe=None):
     t.add_argument("--animate", action="store_true",
                    help="also write hidden.gif: the last hidden layer's activations, one frame per epoch")
     t.add_argument("--frame-every", type=_positive(int), default=1, help="epochs between --animate's frames")
+    # -- several processes, one data-parallel run (cli/_launch.py, docs/scale.md) --------------------------
+    m = t.add_argument_group(
+        "several processes (JAX, data-parallel over every device of every process; docs/scale.md)",
+        "--processes N runs N processes here, the coordinator on 127.0.0.1. On a cluster start one process per "
+        "host (or per device group) with --coordinator, --num-processes and --process-id; those left out are read "
+        "by jax.distributed.initialize() itself from the scheduler's environment (SLURM, Open MPI, Kubernetes, "
+        "Cloud TPU; JAX_COORDINATOR_ADDRESS), --distributed alone reads them all. Every process runs the same "
+        "command on the same data; process 0 writes metrics.json, weights.npz and the figures.")
+    m.add_argument("--processes", type=_positive(int), default=None, metavar="N",
+                   help="run N local processes of one run (coordinator on 127.0.0.1; --backend jax) (default: one "
+                   "process, no jax.distributed)")
+    m.add_argument("--coordinator", type=_launch.address, default=None, metavar="HOST:PORT",
+                   help="this process joins the run whose process 0 listens on HOST:PORT (default: from the "
+                   "environment when --num-processes/--process-id/--distributed is given)")
+    m.add_argument("--num-processes", type=_positive(int), default=None, metavar="N",
+                   help="processes in the run (default: from the environment, in a distributed run)")
+    m.add_argument("--process-id", type=_launch.process_id, default=None, metavar="I",
+                   help="this process's index, 0 to N-1 (default: from the environment, in a distributed run)")
+    m.add_argument("--distributed", action="store_true",
+                   help="join a distributed run described by the environment (jax.distributed.initialize())")
+    m.add_argument("--heartbeat-timeout", type=_positive(int), default=_launch.HEARTBEAT_SECONDS, metavar="S",
+                   help="seconds without a heartbeat after which a process counts as dead and the others stop "
+                   "with an error")
     if recipe is not None:
         t.set_defaults(**RECIPES[recipe])
 

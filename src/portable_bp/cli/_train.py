@@ -15,6 +15,7 @@ from .. import _backend, optim, plots
 from ..mlp import MLP, load
 from ..optim import schedules
 from ..train import ProgressBar
+from . import _launch
 from ._datasets import SPLITS, TEST_SETS, load_dataset
 from ._figures import _remove_stale_figures, _write_figures
 from ._interrupts import _interrupted, _Interrupts, _Run
@@ -67,22 +68,28 @@ def _train_command(args):
 def train(args, run=None, interrupts=None):
     run = run or _Run(args)
     interrupts = interrupts or _Interrupts()
+    multi = _launch.join(args)  # one process of several (--coordinator ...): before anything uses JAX
+    run.primary = primary = _launch.is_primary()  # only process 0 writes files
     resumed = _resume_state(args.resume, args.dataset) if args.resume else _Resumed()
     run.resumed = resumed
     out = args.out or ((os.path.dirname(args.resume) or ".") if args.resume else "runs/latest")
-    run.out, (run.weights_file, created) = out, _prepare_out(out)
+    if primary:
+        run.weights_file, created = _prepare_out(out)
+    else:  # only process 0 writes files
+        run.weights_file, created = os.path.join(out, "weights.npz"), []
+    run.out = out
     try:
-        return _train(args, run, interrupts, resumed, out)
+        return _train(args, run, interrupts, resumed, out, multi, primary)
     except Exception:  # not KeyboardInterrupt: an interrupted run writes interrupted.npz into --out next
         _remove_if_empty(created)
         raise
 
 
-def _train(args, run, interrupts, resumed, out):
+def _train(args, run, interrupts, resumed, out, multi, primary):
     seed = args.seed if args.seed is not None else (resumed.seed if resumed.seed is not None else 0)
     dataset = args.dataset or resumed.dataset or "circles"
     run.seed, run.dataset, run.before = seed, dataset, resumed.epochs_done
-    backend, backend_note = _choose_backend(args.backend, resumed)
+    backend, backend_note = ("jax", "several processes") if multi else _choose_backend(args.backend, resumed)
     X_tr, Y_tr, X_te, Y_te = load_dataset(dataset, seed)
     if args.resume:
         net = load(args.resume, backend=backend, dtype=args.dtype, kernel=args.kernel)
@@ -128,9 +135,10 @@ def _train(args, run, interrupts, resumed, out):
     run.stage = "training"
     t0 = time.perf_counter()
     # the bar counts the checkpoint's epochs too: "epoch 4/5" after --resume of 3 epochs with --epochs 2
-    bar = [] if args.quiet else [ProgressBar(f"fit [{net.backend}]", initial=before)]
+    bar = [] if args.quiet or not primary else [ProgressBar(f"fit [{net.backend}]", initial=before)]
     history = net.fit(X_tr, Y_tr, epochs=args.epochs, batch_size=args.batch_size, optimizer=opt, l2=args.l2,
-                      seed=rng, progress=False, callbacks=bar, callback=after_epoch)
+                      seed=rng, progress=False, callbacks=bar, callback=after_epoch,
+                      devices="all" if multi else None)
     run.stage = "finishing"
     interrupts.check()
     seconds = time.perf_counter() - t0
@@ -150,6 +158,9 @@ def _train(args, run, interrupts, resumed, out):
     if net.is_classifier or dataset == "toy1d":
         metrics["train_accuracy"] = net.accuracy(X_tr, Y_tr)
         metrics["test_accuracy"] = net.accuracy(X_te, Y_te)
+    if not primary:
+        print(f"process {_launch.process_index()}: done; process 0 writes {out}/")
+        return 0
     with interrupts.deferred():  # metrics.json and weights.npz are written together, or neither
         interrupts.check()
         _write_json(os.path.join(out, "metrics.json"), metrics)

@@ -4,7 +4,7 @@ another with a warning (:mod:`portable_bp._landing`)."""
 
 from __future__ import annotations
 
-from .. import _backend, _landing, optim
+from .. import _landing, optim
 from ..mlp import MLP
 
 
