@@ -10,10 +10,13 @@ allow_pickle=False)`` and without portable_bp):
   ``activation``, ``output_activation``, ``loss``, ``kernel``, ``dtype``, ``bias`` (one bool per
   layer), ``backend`` (the backend it was saved from, for information), ``user`` (the
   ``metadata`` dict given to ``save``, JSON-serialisable) and, when the network has been trained,
-  ``optimizer``: ``{"config": {"name", "lr", hyper-parameters...}, "slots": k}``;
+  ``optimizer``: ``{"config": {"name", "lr", hyper-parameters...}, "slots": k}`` (a chain, ema or
+  accumulate: its config nests the links', see ``optim.transforms``);
 * with an optimizer (format version 2): ``opt_step`` (steps taken) and ``opt_lr_scale`` (0-d),
   and ``opt{k}_W1`` …, ``opt{k}_b1`` … for each of its k state slots (momentum's velocity, Adam's
-  two moments), shaped like the parameters. Version-1 files (no optimizer) still load.
+  two moments), shaped like the parameters. Format version 3: a slot may also be a 0-d array
+  ``opt{k}`` (accumulate's count); which slot is which is the optimizer's own ``layout``, rebuilt
+  from the config. Version-1 files (no optimizer) and version-2 files still load.
 
 This module reads and writes plain arrays and JSON; ``MLP.save`` and ``portable_bp.load`` (in
 ``mlp.py``) turn a network into them and back.
@@ -41,7 +44,7 @@ from .losses import LOSSES
 
 FORMAT = "portable_bp.checkpoint"
 #: Bumped whenever a reader of an older version could misread the file.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 META_KEY = "portable_bp_meta"
 
 
@@ -73,7 +76,11 @@ def write(path, meta, weights, biases, *, optimizer=None, metadata=None):
         opt, step, lr_scale, slots = optimizer
         meta["optimizer"] = {**_optimizer_config(opt, step), "slots": len(slots)}
         arrays.update({"opt_step": step, "opt_lr_scale": lr_scale})
-        for k, (ws, bs) in enumerate(slots):
+        for k, slot in enumerate(slots):
+            if not isinstance(slot, (list, tuple)):  # a "scalar" slot of the optimizer's layout
+                arrays[f"opt{k}"] = slot
+                continue
+            ws, bs = slot
             arrays.update({f"opt{k}_W{l + 1}": W for l, W in enumerate(ws)})
             arrays.update({f"opt{k}_b{l + 1}": b for l, b in enumerate(bs) if b is not None})
     try:
@@ -193,10 +200,20 @@ def _read(path):
             n_slots, config = int(record["slots"]), dict(record["config"])
         except (KeyError, TypeError, ValueError) as exc:
             raise bad(f"its optimizer metadata is incomplete ({type(exc).__name__}: {exc})") from None
+        try:
+            opt = optim.from_config(config)
+        except (TypeError, ValueError) as exc:
+            raise bad(f"its optimizer {config!r} is not one this portable_bp knows ({exc})") from None
+        layout = opt.layout if opt.layout is not None else ("params",) * n_slots  # the optimizer says what it keeps
+        if len(layout) != n_slots:
+            raise bad(f"its optimizer metadata says {n_slots} state slots, but {opt.name!r} keeps {len(layout)}")
+        params_shapes = [(name, shape) for name, shape in expected.items() if name[0] in "Wb"]
         expected.update({"opt_step": (), "opt_lr_scale": ()})
-        for k in range(n_slots):
-            expected.update({f"opt{k}_{name}": shape for name, shape in list(expected.items())
-                             if name[0] in "Wb"})
+        for k, kind in enumerate(layout):
+            if kind == "scalar":
+                expected[f"opt{k}"] = ()
+            else:
+                expected.update({f"opt{k}_{name}": shape for name, shape in params_shapes})
     if set(arrays) != set(expected):
         missing, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
         raise bad(f"its arrays do not match sizes={sizes} (missing {missing}, unexpected {extra})")
@@ -213,11 +230,7 @@ def _read(path):
     weights, biases = tree("")
     optimizer = None
     if record is not None:
-        try:
-            opt = optim.from_config(config)
-        except (TypeError, ValueError) as exc:
-            raise bad(f"its optimizer {config!r} is not one this portable_bp knows ({exc})") from None
-        slots = tuple(tree(f"opt{k}_") for k in range(n_slots))
+        slots = tuple(arrays[f"opt{k}"] if kind == "scalar" else tree(f"opt{k}_") for k, kind in enumerate(layout))
         optimizer = (opt, arrays["opt_step"], arrays["opt_lr_scale"], slots)
     return meta, weights, biases, optimizer
 
