@@ -423,3 +423,20 @@ def test_float32_state_keeps_its_dtype(backend):
     net = sigmoid_ce(backend, dtype="float32")
     net.fit(X, Y, epochs=2, batch_size=4, optimizer=everything(), seed=0, progress=False)
     assert all(pbp.to_numpy(a).dtype == np.float32 for a in optim.tree_leaves(list(net.optimizer_state)))
+
+
+@pytest.mark.parametrize("wrap", [lambda o: optim.chain(optim.clip_by_norm(0.5), o), lambda o: optim.ema(o, 0.9),
+                                  lambda o: optim.accumulate(o, 5)], ids=["chain", "ema", "accumulate"])
+def test_lr_scale_reaches_the_inner_optimizer(wrap):
+    """ReduceLROnPlateau scales state.lr_scale: through a link it is the inner optimizer's smaller lr."""
+    xp, dtype = float64("numpy")
+    params, grads = problem(seed=7)
+    p, state = on(xp, dtype, params), None
+    opt = wrap(optim.adam(0.05))
+    state = opt.init(p)
+    state = state._replace(lr_scale=xp.asarray(0.5, dtype=dtype))
+    for g in grads:
+        p, state = opt.update(on(xp, dtype, g), state, p)
+    want, _ = run(wrap(optim.adam(0.025)), xp, dtype, params, grads)
+    assert deviation([_backend.to_numpy(a) for a in optim.tree_leaves(p)], want) <= 1e-14
+    assert float(state.lr_scale) == 0.5
