@@ -440,3 +440,19 @@ def test_lr_scale_reaches_the_inner_optimizer(wrap):
     want, _ = run(wrap(optim.adam(0.025)), xp, dtype, params, grads)
     assert deviation([_backend.to_numpy(a) for a in optim.tree_leaves(p)], want) <= 1e-14
     assert float(state.lr_scale) == 0.5
+
+
+def test_a_network_with_a_composite_pickles_copies_and_moves(backend):
+    """pickle, deepcopy and net.to carry every link's state (a pending sum, the average, the moments)."""
+    import copy
+
+    X, Y = data(n=40)
+    net = sigmoid_ce(backend)
+    net.fit(X, Y, epochs=1, batch_size=8, optimizer=everything(), progress=False)  # 5 calls: 1 pending
+    copies = [pickle.loads(pickle.dumps(net)), copy.deepcopy(net), net.to(backend="numpy")]
+    for n in [*copies, net]:
+        n.fit(X, Y, epochs=1, batch_size=8, seed=1, progress=False)
+    for n in copies:
+        assert n.optimizer.config() == net.optimizer.config()
+        for p, q in zip(n.weights + n.biases, net.weights + net.biases):
+            assert_close(p, q, rtol=1e-12, atol=1e-14)
