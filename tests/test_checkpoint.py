@@ -75,7 +75,7 @@ def test_file_is_plain_npz_without_pickles(tmp_path):
         meta = json.loads(str(f["portable_bp_meta"][()]))
         np.testing.assert_array_equal(f["W2"], net.weights[1])
         assert int(f["opt_step"]) == 2 * 5  # trained(): 2 epochs of 5 batches (30 samples, 7 a batch)
-    assert meta["format"] == "portable_bp.checkpoint" and meta["format_version"] == 2
+    assert meta["format"] == "portable_bp.checkpoint" and meta["format_version"] == 3
     assert meta["optimizer"] == {"config": {"name": "sgd", "lr": 0.3}, "slots": 0}
     assert meta["library_version"] == pbp.__version__ and meta["sizes"] == [3, 5, 4, 3]
     assert meta["user"] == {"note": "hello", "epochs": 2}
@@ -263,7 +263,7 @@ def _set(key, value):
 @pytest.mark.parametrize(
     "mutate,match",
     [
-        (_set("format_version", 3), "newer portable_bp.*format version 3.*up to 2.*Upgrade"),
+        (_set("format_version", 4), "newer portable_bp.*format version 4.*up to 3.*Upgrade"),
         (_set("format_version", "1"), "format_version is '1'"),
         (_set("format", "keras"), "does not name the format"),
         (_set("activation", "swish"), "activation 'swish' is unknown"),

@@ -65,7 +65,7 @@ def run_for(spec, backend, device, dtype_name, opt, l2, dropout, metrics, finite
     try:
         what = json.dumps(opt.config(), sort_keys=True)
     except TypeError:  # a schedule of the user's: known by identity (kept alive in the cache below)
-        what = (id(opt.lr), opt.name, json.dumps(opt.hyper, sort_keys=True))
+        what = (id(opt.lr), opt.name, json.dumps(opt.hyper, sort_keys=True, default=id))  # links: by identity
     key = (spec, backend, device, dtype_name, what, bool(l2), dropout, bool(record))
     try:
         hash(key)

@@ -10,10 +10,13 @@ allow_pickle=False)`` and without portable_bp):
   ``activation``, ``output_activation``, ``loss``, ``kernel``, ``dtype``, ``bias`` (one bool per
   layer), ``backend`` (the backend it was saved from, for information), ``user`` (the
   ``metadata`` dict given to ``save``, JSON-serialisable) and, when the network has been trained,
-  ``optimizer``: ``{"config": {"name", "lr", hyper-parameters...}, "slots": k}``;
+  ``optimizer``: ``{"config": {"name", "lr", hyper-parameters...}, "slots": k}`` (a chain, ema or
+  accumulate: its config nests the links', see ``optim.transforms``);
 * with an optimizer (format version 2): ``opt_step`` (steps taken) and ``opt_lr_scale`` (0-d),
   and ``opt{k}_W1`` …, ``opt{k}_b1`` … for each of its k state slots (momentum's velocity, Adam's
-  two moments), shaped like the parameters. Version-1 files (no optimizer) still load.
+  two moments), shaped like the parameters. Format version 3: a slot may also be a 0-d array
+  ``opt{k}`` (accumulate's count); which slot is which is the optimizer's own ``layout``, rebuilt
+  from the config. Version-1 files (no optimizer) and version-2 files still load.
 
 This module reads and writes plain arrays and JSON; ``MLP.save`` and ``portable_bp.load`` (in
 ``mlp.py``) turn a network into them and back.
@@ -48,7 +51,7 @@ from .losses import CROSS_ENTROPY_OUTPUTS, LOSSES
 
 FORMAT = "portable_bp.checkpoint"
 #: Bumped whenever a reader of an older version could misread the file.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 META_KEY = "portable_bp_meta"
 
 
@@ -80,7 +83,11 @@ def write(path, meta, weights, biases, *, optimizer=None, metadata=None):
         opt, step, lr_scale, slots = optimizer
         meta["optimizer"] = {**_optimizer_config(opt, step), "slots": len(slots)}
         arrays.update({"opt_step": step, "opt_lr_scale": lr_scale})
-        for k, (ws, bs) in enumerate(slots):
+        for k, slot in enumerate(slots):
+            if not isinstance(slot, (list, tuple)):  # a "scalar" slot of the optimizer's layout
+                arrays[f"opt{k}"] = slot
+                continue
+            ws, bs = slot
             arrays.update({f"opt{k}_W{l + 1}": W for l, W in enumerate(ws)})
             arrays.update({f"opt{k}_b{l + 1}": b for l, b in enumerate(bs) if b is not None})
     try:
@@ -243,7 +250,7 @@ class _Layout:
             except (TypeError, ValueError) as exc:
                 raise field("dropout", f"is {_short(meta['dropout'])}: {exc}") from None
         self.sizes, self.has_bias, self.dtype, self.L = sizes, has_bias, dtype, L
-        self.optimizer, self.n_slots = None, 0
+        self.optimizer, self.n_slots, self.kinds = None, 0, ()
         record = meta.get("optimizer")
         if record is not None:
             if version < 2:
@@ -256,20 +263,26 @@ class _Layout:
             if "custom_schedule" in record and not isinstance(record["custom_schedule"], bool):
                 raise field("optimizer.custom_schedule", f"is {_short(record['custom_schedule'])}, not true/false")
             per_tree = L + sum(has_bias)
-            if n_slots * per_tree > n_members:  # each slot needs a member per parameter: refused at once
+            if n_slots > n_members:  # each slot needs at least one member: refused at once
                 raise field("optimizer.slots", f"is {n_slots}, more than the archive's {n_members} arrays can hold "
-                            f"({per_tree} per slot)")
+                            f"(one or {per_tree} per slot)")
             config = record["config"]
             try:
                 opt = optim.from_config(config)
             except (TypeError, ValueError, OverflowError, KeyError, AttributeError, RecursionError) as exc:
                 raise bad(f"its optimizer {_short(config, 200)} is not one this portable_bp knows "
                           f"({type(exc).__name__}: {str(exc)[:200]})") from None
-            wanted = slot_count(opt)
+            try:
+                kinds = slot_layout(opt)
+            except TypeError as exc:
+                raise bad(f"its optimizer {_short(config, 200)} keeps a state a checkpoint cannot hold ({exc})") from None
+            wanted = len(kinds)
             if n_slots != wanted:
                 raise field("optimizer.slots", f"is {n_slots}, but a {opt.name!r} optimizer keeps {wanted} state "
                             f"slot{'s' if wanted != 1 else ''}")
-            self.optimizer, self.n_slots = opt, n_slots
+            self.optimizer, self.n_slots, self.kinds = opt, n_slots, kinds
+            if sum(per_tree if kind == "params" else 1 for kind in kinds) > n_members:
+                raise field("optimizer.slots", f"declare more arrays than the archive's {n_members}")
 
     def params_names(self, prefix=""):
         return ([f"{prefix}W{l + 1}" for l in range(self.L)]
@@ -283,19 +296,33 @@ class _Layout:
         out = dict(shapes)
         if self.optimizer is not None:
             out.update({"opt_step": (), "opt_lr_scale": ()})
-            for k in range(self.n_slots):
-                out.update({f"opt{k}_{name}": shape for name, shape in shapes.items()})
+            for k, kind in enumerate(self.kinds):
+                if kind == "scalar":
+                    out[f"opt{k}"] = ()
+                else:
+                    out.update({f"opt{k}_{name}": shape for name, shape in shapes.items()})
         return out
 
     def n_arrays(self):
         per_tree = self.L + sum(self.has_bias)
-        return per_tree * (1 + self.n_slots) + (2 if self.optimizer is not None else 0)
+        slots = sum(per_tree if kind == "params" else 1 for kind in self.kinds)
+        return per_tree + slots + (2 if self.optimizer is not None else 0)
+
+    def state_names(self):
+        """The names of the optimizer state's arrays, slot by slot."""
+        return [n for k, kind in enumerate(self.kinds)
+                for n in ([f"opt{k}"] if kind == "scalar" else self.params_names(f"opt{k}_"))]
 
 
-def slot_count(opt):
-    """How many parameter-shaped state slots ``opt`` keeps (its ``init`` on a tiny network): what a
-    checkpoint's ``optimizer.slots`` must say. Any optimizer ``optim.from_config`` builds whose state
-    is ``OptState(step, lr_scale, slots)`` with parameter-shaped ``(weights, biases)`` slots works."""
+def slot_layout(opt):
+    """What each of ``opt``'s state slots is, ``"params"`` (a (weights, biases) tree shaped like the
+    parameters) or ``"scalar"`` (a 0-d array): the optimizer's own ``layout`` where it has one, else
+    read off its ``init`` on a tiny network. A checkpoint's ``optimizer.slots`` must count them."""
+    if getattr(opt, "layout", None) is not None:
+        kinds = tuple(opt.layout)
+        if not all(kind in ("params", "scalar") for kind in kinds):
+            raise TypeError(f"the {opt.name!r} optimizer's layout {kinds!r} names kinds other than 'params'/'scalar'")
+        return kinds
     tiny = ([np.zeros((1, 1))], [np.zeros((1, 1))])
     state = opt.init(tiny)
     slots = tuple(state.slots)
@@ -304,12 +331,17 @@ def slot_count(opt):
                 and all(isinstance(part, list) and len(part) == 1 for part in slot)):
             raise TypeError(f"the {opt.name!r} optimizer's state slots are not (weights, biases) trees shaped like "
                             "the parameters; a checkpoint cannot hold them")
-    return len(slots)
+    return ("params",) * len(slots)
+
+
+def slot_count(opt):
+    """How many state slots ``opt`` keeps (see :func:`slot_layout`)."""
+    return len(slot_layout(opt))
 
 
 def _check_values(layout, arrays, bad):
     """Parameters and optimizer state finite; the step a non-negative integer; the scale >= 0."""
-    for name in layout.params_names() + [n for k in range(layout.n_slots) for n in layout.params_names(f"opt{k}_")]:
+    for name in layout.params_names() + layout.state_names():
         if not _npz.all_finite(arrays[name]):
             what = "parameters" if name[0] in "Wb" else "optimizer state"
             raise bad(f"{name} contains NaN or infinity; refusing to load broken {what}")
@@ -397,7 +429,8 @@ def _read(path):
     weights, biases = tree("")
     optimizer = None
     if layout.optimizer is not None:
-        slots = tuple(tree(f"opt{k}_") for k in range(layout.n_slots))
+        slots = tuple(arrays[f"opt{k}"] if kind == "scalar" else tree(f"opt{k}_")
+                      for k, kind in enumerate(layout.kinds))
         optimizer = (layout.optimizer, arrays["opt_step"], arrays["opt_lr_scale"], slots)
     meta = dict(meta, dropout=layout.dropout) if "dropout" in meta else meta
     return meta, weights, biases, optimizer

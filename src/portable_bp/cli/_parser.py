@@ -161,6 +161,14 @@ def build_parser(recipe=None):
     t.add_argument("--schedule", default=None, choices=schedules.NAMES,
                    help="learning-rate schedule: constant (default), step_decay (halve every 10 epochs), "
                    "invscaling (lr/(t+1)^0.5, t counting steps), cosine (to 0 over the run)")
+    # gradient clipping and warmup (portable_bp.optim.chain / schedules.warmup_cosine)
+    t.add_argument("--clip-norm", type=_positive(float), default=None, metavar="C",
+                   help="clip each step's gradient to global norm C over all parameters (torch's clip_grad_norm_), "
+                   "chained before the optimizer: optim.chain(optim.clip_by_global_norm(C), ...) (default: off)")
+    t.add_argument("--warmup", type=_positive(int), default=None, metavar="N",
+                   help="raise the lr linearly from 0 over the first N optimizer steps (mini-batches), then run "
+                   "--schedule from its start; with --schedule cosine it is optax's warmup_cosine_decay_schedule "
+                   "over the whole run, warmup included (default: off)")
     t.add_argument("--l2", type=_nonnegative, default=0.0,
                    help="network2.py's L2 regularisation λ: the cost gains (λ/2n)·Σ‖W‖²")
     t.add_argument("--seed", type=_seed, default=None, help="data, initial network and shuffling "

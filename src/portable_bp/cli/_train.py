@@ -149,7 +149,7 @@ def _train(args, run, interrupts, resumed, out, multi, primary):
         "sizes": net.sizes, "activation": net.activation, "output_activation": net.output_activation,
         "loss": net.loss, "epochs": len(history["cost"]), "epochs_this_run": len(history["cost"]) - before,
         "batch_size": args.batch_size, "optimizer": net.optimizer.config(),
-        "lr": net.optimizer.config()["lr"], "l2": args.l2,
+        "lr": _lr_config(net.optimizer.lr), "l2": args.l2,
         "seed": seed, "init": args.init, "recipe": args.recipe, "train_seconds": seconds,
         "epochs_done": len(history["cost"]), "resumed_from": args.resume,
         "train_cost": net.cost(X_tr, Y_tr), "test_cost": net.cost(X_te, Y_te), "history": history,
@@ -223,16 +223,39 @@ def _choose_backend(flag, resumed):
                      "--backend chooses another")
 
 
+def _lr_config(lr):
+    """The lr as metrics.json records it: a float, or the schedule's config."""
+    return lr.config() if isinstance(lr, schedules.Schedule) else lr
+
+
 def _optimizer(args, net, n_train):
-    """The optimizer --optimizer, --lr and --schedule ask for; None (continue the checkpoint's, with its
-    state) when --resume is given without them."""
-    if args.optimizer is None and args.lr is None and args.schedule is None and net.optimizer is not None:
+    """The optimizer --optimizer, --lr, --schedule, --warmup and --clip-norm ask for; None (continue the
+    checkpoint's, with its state) when --resume is given without them.
+
+    --warmup N: η rises linearly from 0 to the lr over steps 0 … N−1 and the schedule starts at step N
+    (``schedules.join``); cosine becomes ``warmup_cosine(lr, N, steps of the run)``, which ends at 0 on
+    the last step like cosine alone. --clip-norm C chains ``clip_by_global_norm(C)`` before the optimizer.
+    """
+    clip_norm, warmup = getattr(args, "clip_norm", None), getattr(args, "warmup", None)
+    if (args.optimizer is None and args.lr is None and args.schedule is None and clip_norm is None and warmup is None
+            and net.optimizer is not None):
         return None
     name = args.optimizer or "sgd"
     lr = args.lr if args.lr is not None else DEFAULT_LR[name]
     steps_per_epoch = -(-n_train // args.batch_size)
-    options = {"step_decay": dict(drop=0.5, every=10 * steps_per_epoch),
-               "cosine": dict(decay_steps=args.epochs * steps_per_epoch)}
+    total = args.epochs * steps_per_epoch
+    options = {"step_decay": dict(drop=0.5, every=10 * steps_per_epoch), "cosine": dict(decay_steps=total)}
+    peak = lr
     if args.schedule not in (None, "constant"):
         lr = schedules.get(args.schedule, lr, **options.get(args.schedule, {}))
-    return optim.get(name, lr)
+    if warmup is not None:
+        if args.schedule == "cosine":
+            if warmup >= total:
+                raise ValueError(f"--warmup {warmup} must be fewer steps than the run's {total} "
+                                 f"({args.epochs} epochs of {steps_per_epoch} batches) with --schedule cosine")
+            lr = schedules.warmup_cosine(peak, warmup_steps=warmup, decay_steps=total)
+        else:  # a linear ramp to the peak, then the schedule (or the constant lr) from its step 0
+            ramp = schedules.warmup_cosine(peak, warmup_steps=warmup, decay_steps=warmup + 1, end=peak)
+            lr = ramp if not callable(lr) else schedules.join([ramp, lr], [warmup])
+    opt = optim.get(name, lr)
+    return opt if clip_norm is None else optim.chain(optim.clip_by_global_norm(clip_norm), opt)

@@ -36,8 +36,9 @@ import array_api_compat
 
 from . import schedules
 
-__all__ = ["NAMES", "OptState", "Optimizer", "adam", "adamw", "choose", "from_config", "get", "momentum", "schedules",
-           "sgd", "tree_leaves", "tree_map"]
+__all__ = ["NAMES", "OptState", "Optimizer", "Transform", "accumulate", "adam", "adamw", "averaged", "chain", "choose",
+           "clip", "clip_by_global_norm", "clip_by_norm", "ema", "ema_params", "from_config", "get", "momentum",
+           "schedules", "sgd", "transforms", "tree_leaves", "tree_map"]
 
 
 def tree_map(f, *trees):
@@ -94,6 +95,10 @@ class Optimizer(NamedTuple):
     update: Callable
     prescale: Callable = lambda state: 1.0  # the factor the caller may fold into the gradient ...
     descend: Callable | None = None  # ... and the update of gradients that carry it (None: update)
+    #: what each entry of ``OptState.slots`` is, in order: "params" (a tree shaped like the parameters)
+    #: or "scalar" (a 0-d array); checkpoints store the state by it. None: only "params" slots, as many
+    #: as ``init`` makes (an optimizer made outside this module)
+    layout: tuple | None = None
 
     def config(self):
         """A JSON-able dict ``{"name": ..., "lr": float or schedule config, **hyper}``."""
@@ -162,7 +167,7 @@ def sgd(lr):
         eta = rate(state)
         return descend(tree_map(lambda g: eta * g, grads), state, params)
 
-    return Optimizer("sgd", lr, {}, lambda params: _init(params, 0), update, rate, descend)
+    return Optimizer("sgd", lr, {}, lambda params: _init(params, 0), update, rate, descend, ())
 
 
 def momentum(lr, beta=0.9, nesterov=False):
@@ -179,7 +184,8 @@ def momentum(lr, beta=0.9, nesterov=False):
         new_params = tree_map(lambda p, d: p - eta * d, params, d)
         return new_params, OptState(state.step + 1, state.lr_scale, (v,))
 
-    return Optimizer("momentum", lr, {"beta": beta, "nesterov": nesterov}, lambda params: _init(params, 1), update)
+    return Optimizer("momentum", lr, {"beta": beta, "nesterov": nesterov}, lambda params: _init(params, 1), update,
+                     layout=("params",))
 
 
 def _adam(name, lr, beta1, beta2, eps, weight_decay):
@@ -200,7 +206,7 @@ def _adam(name, lr, beta1, beta2, eps, weight_decay):
         new_params = tree_map(lambda p, m, v: p - step_size * m / (xp.sqrt(v) / root_bc2 + eps), params, m, v)
         return new_params, OptState(t, state.lr_scale, (m, v))
 
-    return Optimizer(name, lr, hyper, lambda params: _init(params, 2), update)
+    return Optimizer(name, lr, hyper, lambda params: _init(params, 2), update, layout=("params", "params"))
 
 
 def adam(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -236,12 +242,15 @@ def from_config(cfg):
     """The optimizer that ``config()`` described (the inverse of ``Optimizer.config``)."""
     if not isinstance(cfg, dict):
         raise ValueError(f"an optimizer config is a dict with keys 'name' and 'lr'; got {cfg!r}")
+    if cfg.get("name") in transforms.NAMES:  # chain, ema, accumulate (and their links)
+        return transforms.from_config(cfg)
     for key in ("name", "lr"):
         if key not in cfg:
             raise ValueError(f"key {key!r} is missing from the optimizer config {cfg!r}")
     factory = _FACTORIES.get(cfg["name"]) if isinstance(cfg["name"], str) else None
     if factory is None:
-        raise ValueError(f"unknown optimizer {cfg['name']!r} under key 'name'; expected one of {list(_FACTORIES)}")
+        raise ValueError(f"unknown optimizer {cfg['name']!r} under key 'name'; expected one of "
+                         f"{list(_FACTORIES) + list(transforms._COMPOSITES)}")
     allowed = set(inspect.signature(factory).parameters)
     for key in cfg:
         if key != "name" and key not in allowed:
@@ -271,3 +280,17 @@ def choose(lr=None, optimizer=None, previous=None):
         raise ValueError("fit needs a learning rate or an optimizer: lr=0.5 (SGD) or optimizer='adam' "
                          "(this network has no optimizer to continue yet)")
     return previous
+
+
+from . import transforms  # noqa: E402 - the links build on the Optimizer above
+from .transforms import (  # noqa: E402
+    Transform,
+    accumulate,
+    averaged,
+    chain,
+    clip,
+    clip_by_global_norm,
+    clip_by_norm,
+    ema,
+    ema_params,
+)

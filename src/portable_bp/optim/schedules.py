@@ -19,8 +19,11 @@ import numbers
 
 import array_api_compat
 
-__all__ = ["NAMES", "Constant", "Cosine", "InvScaling", "Schedule", "StepDecay", "constant", "cosine",
-           "from_config", "get", "invscaling", "step_decay"]
+from .. import _checks
+
+__all__ = ["NAMES", "Constant", "Cosine", "ExponentialDecay", "InvScaling", "Join", "PiecewiseConstant", "Schedule",
+           "StepDecay", "WarmupCosine", "constant", "cosine", "exponential_decay", "from_config", "get", "invscaling",
+           "join", "piecewise_constant", "step_decay", "warmup_cosine"]
 
 
 def _real(name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
@@ -139,8 +142,174 @@ class Cosine(Schedule):
         return self.lr * ((1 - self.alpha) * 0.5 * (1 + cos) + self.alpha)
 
 
+def _where(xp, cond, a, b):
+    """``a`` where ``cond`` else ``b``: Python's if for numbers, ``xp.where`` for arrays (no branch on a value)."""
+    if xp is None:
+        return a if cond else b
+    a = xp.full_like(b, a) if isinstance(a, numbers.Real) else a
+    b = xp.full_like(a, b) if isinstance(b, numbers.Real) else b
+    return xp.where(cond, a, b)
+
+
+def _cosine(xp, count, T):
+    """½ (1 + cos(π min(count, T) / T)), count ≥ 0."""
+    if xp is None:
+        return 0.5 * (1 + math.cos(math.pi * min(count, T) / T))
+    return 0.5 * (1 + xp.cos(math.pi * xp.clip(count, max=float(T)) / T))
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupCosine(Schedule):
+    """optax's ``warmup_cosine_decay_schedule(init, peak, warmup_steps, decay_steps, end)``: η rises
+    linearly from ``init`` to ``peak`` over the first W = ``warmup_steps`` steps, then follows the
+    cosine from ``peak`` to ``end`` over the remaining T = ``decay_steps`` − W steps (decay_steps is
+    the whole length, warmup included) and stays at ``end``:
+
+        t < W:  η_t = init + (peak − init) · t / W
+        t ≥ W:  η_t = peak ((1 − α) · ½ (1 + cos(π min(t − W, T) / T)) + α),  α = end / peak
+    """
+
+    peak: float
+    warmup_steps: int
+    decay_steps: int
+    end: float = 0.0
+    init: float = 0.0
+    name = "warmup_cosine"
+
+    def __post_init__(self):
+        object.__setattr__(self, "peak", _checks.real("peak", self.peak, 0.0, low_open=True))
+        object.__setattr__(self, "warmup_steps", _checks.integer("warmup_steps", self.warmup_steps, 0))
+        object.__setattr__(self, "decay_steps", _checks.integer("decay_steps", self.decay_steps, self.warmup_steps + 1))
+        object.__setattr__(self, "end", _checks.real("end", self.end, 0.0))
+        object.__setattr__(self, "init", _checks.real("init", self.init, 0.0))
+
+    def __call__(self, step):
+        xp, step = _namespace(step)
+        W, T, alpha = self.warmup_steps, self.decay_steps - self.warmup_steps, self.end / self.peak
+        # optax's linear_schedule: (init − peak) · (1 − t/W) + peak, t clipped to [0, W]
+        frac = 1 - (min(step, W) if xp is None else xp.clip(step, max=float(W))) / max(W, 1)
+        warm = (self.init - self.peak) * frac + self.peak
+        decay = self.peak * ((1 - alpha) * _cosine(xp, step - W, T) + alpha)
+        return _where(xp, step < W, warm, decay)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExponentialDecay(Schedule):
+    """optax's ``exponential_decay(lr, transition_steps, decay_rate, transition_begin, staircase,
+    end_value)``: η_t = lr for t ≤ begin, else lr · rate^p with p = (t − begin) / transition_steps
+    (⌊p⌋ with ``staircase``), bounded by ``end`` (from below when rate < 1, from above otherwise)."""
+
+    lr: float
+    transition_steps: int
+    decay_rate: float
+    transition_begin: int = 0
+    staircase: bool = False
+    end: float | None = None
+    name = "exponential_decay"
+
+    def __post_init__(self):
+        object.__setattr__(self, "lr", _checks.real("lr", self.lr, 0.0, low_open=True))
+        object.__setattr__(self, "transition_steps", _checks.integer("transition_steps", self.transition_steps, 1))
+        object.__setattr__(self, "decay_rate", _checks.real("decay_rate", self.decay_rate, 0.0, low_open=True))
+        object.__setattr__(self, "transition_begin", _checks.integer("transition_begin", self.transition_begin, 0))
+        object.__setattr__(self, "staircase", _checks.boolean("staircase", self.staircase))
+        if self.end is not None:
+            object.__setattr__(self, "end", _checks.real("end", self.end, 0.0))
+
+    def __call__(self, step):
+        xp, step = _namespace(step)
+        count = step - self.transition_begin
+        p = count / self.transition_steps
+        if self.staircase:
+            p = math.floor(p) if xp is None else xp.floor(p)
+        value = _where(xp, count <= 0, self.lr, self.lr * self.decay_rate**p)
+        if self.end is None:
+            return value
+        bound = max if self.decay_rate < 1 else min
+        if xp is None:
+            return bound(value, self.end)
+        return (xp.maximum if self.decay_rate < 1 else xp.minimum)(value, xp.full_like(value, self.end))
+
+
+@dataclasses.dataclass(frozen=True)
+class PiecewiseConstant(Schedule):
+    """optax's ``piecewise_constant_schedule(lr, {boundary: scale, ...})``: from step ``boundary`` on,
+    η is multiplied by ``scale`` (the scales accumulate: {100: 0.1, 200: 0.1} gives lr/100 from 200).
+    ``boundaries_and_scales`` is a dict or a sequence of (boundary, scale) pairs."""
+
+    lr: float
+    boundaries_and_scales: tuple = ()
+    name = "piecewise_constant"
+
+    def __post_init__(self):
+        object.__setattr__(self, "lr", _checks.real("lr", self.lr, 0.0, low_open=True))
+        pairs = self.boundaries_and_scales
+        pairs = pairs.items() if isinstance(pairs, dict) else pairs
+        try:
+            pairs = [(b, s) for b, s in pairs]
+        except (TypeError, ValueError):
+            raise TypeError(f"boundaries_and_scales must be a dict {{step: scale}} or (step, scale) pairs; got "
+                            f"{self.boundaries_and_scales!r}") from None
+        pairs = tuple(sorted((_checks.integer("boundaries_and_scales step", b, 0),
+                              _checks.real("boundaries_and_scales scale", s, 0.0)) for b, s in pairs))
+        object.__setattr__(self, "boundaries_and_scales", pairs)
+
+    def config(self):
+        return {"schedule": self.name, "lr": self.lr, "boundaries_and_scales": [list(p) for p in
+                                                                                self.boundaries_and_scales]}
+
+    def __call__(self, step):
+        xp, step = _namespace(step)
+        value = self.lr if xp is None else xp.full_like(step, self.lr)
+        for boundary, scale in self.boundaries_and_scales:
+            value = _where(xp, step < boundary, value, value * scale)
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Join(Schedule):
+    """optax's ``join_schedules(schedules, boundaries)``: ``schedules[0]`` before ``boundaries[0]``, then
+    ``schedules[i]`` from ``boundaries[i − 1]`` on, which sees the step counted from its boundary
+    (t − boundary)."""
+
+    schedules: tuple
+    boundaries: tuple
+    name = "join"
+
+    def __post_init__(self):
+        scheds = tuple(self.schedules) if isinstance(self.schedules, (list, tuple)) else None
+        if not scheds or not all(isinstance(s, Schedule) for s in scheds):
+            raise TypeError("schedules must be a non-empty list of portable_bp.optim.schedules; got "
+                            f"{self.schedules!r}")
+        if not isinstance(self.boundaries, (list, tuple)):
+            raise TypeError(f"boundaries must be a list of steps; got {self.boundaries!r}")
+        bounds = tuple(_checks.integer("boundaries", b, 0) for b in self.boundaries)
+        if len(bounds) != len(scheds) - 1:
+            raise ValueError(f"boundaries must have one entry fewer than schedules ({len(scheds) - 1}); got {bounds}")
+        if list(bounds) != sorted(bounds):
+            raise ValueError(f"boundaries must be increasing; got {bounds}")
+        object.__setattr__(self, "schedules", scheds)
+        object.__setattr__(self, "boundaries", bounds)
+
+    def config(self):
+        return {"schedule": self.name, "schedules": [s.config() for s in self.schedules],
+                "boundaries": list(self.boundaries)}
+
+    def __call__(self, step):
+        xp, step = _namespace(step)
+        if xp is None:
+            at = sum(1 for boundary in self.boundaries if step >= boundary)
+            return self.schedules[at](step - (self.boundaries[at - 1] if at else 0))
+        value = self.schedules[0](step)
+        for boundary, schedule in zip(self.boundaries, self.schedules[1:]):  # (a later one never sees a step < 0)
+            value = xp.where(step < boundary, value, schedule(xp.clip(step - boundary, min=0.0)))
+        return value
+
+
 constant, step_decay, invscaling, cosine = Constant, StepDecay, InvScaling, Cosine
-_CLASSES = {cls.name: cls for cls in (Constant, StepDecay, InvScaling, Cosine)}
+warmup_cosine, exponential_decay, piecewise_constant, join = WarmupCosine, ExponentialDecay, PiecewiseConstant, Join
+_CLASSES = {cls.name: cls for cls in (Constant, StepDecay, InvScaling, Cosine, WarmupCosine, ExponentialDecay,
+                                      PiecewiseConstant, Join)}
 NAMES = tuple(_CLASSES)
 
 
@@ -159,6 +328,8 @@ def from_config(cfg):
     cls = _CLASSES.get(cfg["schedule"]) if isinstance(cfg["schedule"], str) else None
     if cls is None:
         raise ValueError(f"unknown schedule {cfg['schedule']!r} under key 'schedule'; expected one of {list(NAMES)}")
+    if cls is Join and isinstance(cfg.get("schedules"), list):
+        cfg = {**cfg, "schedules": [from_config(c) for c in cfg["schedules"]]}
     fields = {f.name for f in dataclasses.fields(cls)}
     for key in cfg:
         if key != "schedule" and key not in fields:
