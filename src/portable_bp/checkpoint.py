@@ -275,7 +275,8 @@ class _Layout:
             try:
                 kinds = slot_layout(opt)
             except TypeError as exc:
-                raise bad(f"its optimizer {_short(config, 200)} keeps a state a checkpoint cannot hold ({exc})") from None
+                raise bad(f"its optimizer {_short(config, 200)} keeps a state a checkpoint cannot hold "
+                          f"({exc})") from None
             wanted = len(kinds)
             if n_slots != wanted:
                 raise field("optimizer.slots", f"is {n_slots}, but a {opt.name!r} optimizer keeps {wanted} state "
