@@ -12,7 +12,7 @@ allow_pickle=False)`` and without portable_bp):
   ``metadata`` dict given to ``save``, JSON-serialisable) and, when the network has been trained,
   ``optimizer``: ``{"config": {"name", "lr", hyper-parameters...}, "slots": k}`` (a chain, ema or
   accumulate: its config nests the links', see ``optim.transforms``);
-* with an optimizer (format version 2): ``opt_step`` (steps taken) and ``opt_lr_scale`` (0-d),
+* with an optimizer (format version 2 and later): ``opt_step`` (steps taken) and ``opt_lr_scale`` (0-d),
   and ``opt{k}_W1`` …, ``opt{k}_b1`` … for each of its k state slots (momentum's velocity, Adam's
   two moments), shaped like the parameters. Format version 3: a slot may also be a 0-d array
   ``opt{k}`` (accumulate's count); which slot is which is the optimizer's own ``layout``, rebuilt
@@ -444,5 +444,5 @@ def read_metadata(path):
 
 def read(path):
     """``(meta, weights, biases, optimizer)`` of a checkpoint, all checked: NumPy arrays, and
-    ``optimizer`` None or ``(optimizer, step, lr_scale, slots)`` (format version 2)."""
+    ``optimizer`` None or ``(optimizer, step, lr_scale, slots)`` (format versions 2 and 3)."""
     return _read(path)

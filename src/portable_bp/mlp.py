@@ -458,7 +458,7 @@ class MLP:
 
 #: (network kind, optimizer, l2, dropout) -> (train.Run, optimizer): compiled functions shared across networks
 def load(path, backend=None, device=None, dtype=None, kernel=None):
-    """Rebuild the network (and its optimizer, for format version 2) saved at ``path``.
+    """Rebuild the network (and its optimizer, for format versions 2 and 3) saved at ``path``.
 
     ``backend`` and ``device`` choose where it lives, as for ``MLP`` (default:
     ``$PORTABLE_BP_BACKEND`` or numpy, not the backend it was saved from, which may not exist
