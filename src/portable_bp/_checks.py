@@ -192,7 +192,7 @@ def parameter_memory(name, sizes, copies=3, itemsize=8):
     have = available_memory()
     if have is not None and need > have:
         raise ValueError(f"{name} {_show(sizes)} make {_show(count)} parameters: {_bytes(need)} to build "
-                         f"and train, more than the {_bytes(have)} of memory available; use smaller layers")
+                         f"and train, but only {_bytes(have)} of memory is available; use smaller layers")
     return count
 
 
