@@ -29,7 +29,7 @@ __all__ = ["NAMES", "Constant", "Cosine", "InvScaling", "Schedule", "StepDecay",
 #: constructors refuse parameters that would overflow a float before that many steps
 MAX_STEPS = 2**53
 #: invscaling's largest power_t: (t + 1)^power_t stays below float64's largest value (2^1024) for every t < 2^53
-MAX_POWER_T = 1024 / 53
+MAX_POWER_T = 1023 / 53
 
 _real = _checks.real  # the one family of argument checks (kept under this name for callers of old)
 

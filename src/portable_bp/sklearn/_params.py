@@ -137,7 +137,7 @@ def _check_params(est):
     _check_verbose(est)
     for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
-            raise _bad(est, name, "an instance of 'bool'", getattr(est, name))
+            raise _bad(est, name, "an instance of 'bool' or an instance of 'numpy.bool'", getattr(est, name))
     if est.init != "sklearn":
         _check_choice(est, "init", {"sklearn", *INITS})
     if est._dropout_rate() and est.solver == "lbfgs":
