@@ -27,6 +27,13 @@ def _scalar(value):
     return value
 
 
+def _not(kind, value):
+    """True unless ``value`` is a number of ``kind`` (bools, and NumPy's timedelta64 / datetime64, which it
+    registers as integers, are not numbers here)."""
+    return (isinstance(value, bool) or not isinstance(value, kind)
+            or getattr(getattr(value, "dtype", None), "kind", "") in ("m", "M"))
+
+
 def _words(low, high, low_open, high_open):
     """The interval in words: "> 0 and finite", "in [0, 1)"."""
     if high == math.inf:
@@ -41,7 +48,7 @@ def real(name, value, low=-math.inf, high=math.inf, *, low_open=False, high_open
     naming ``name``: "lr must be > 0 and finite; got nan"."""
     value = _scalar(value)
     words = _words(low, high, low_open, high_open)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if _not(numbers.Real, value):
         raise TypeError(f"{name} must be a number ({words}); got {_show(value)} ({type(value).__name__})")
     try:
         f = float(value)
@@ -56,7 +63,7 @@ def real(name, value, low=-math.inf, high=math.inf, *, low_open=False, high_open
 def integer(name, value, low=None, high=None):
     """``value`` as an int in [low, high] (either may be None), else a TypeError / ValueError naming ``name``."""
     value = _scalar(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if _not(numbers.Integral, value):
         raise TypeError(f"{name} must be an integer; got {_show(value)} ({type(value).__name__})")
     value = int(value)
     if low is not None and value < low:
@@ -106,7 +113,7 @@ def seed(name, value):
     if value is None or (np is not None and isinstance(value, (np.random.Generator, np.random.SeedSequence))):
         return value
     value = _scalar(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if _not(numbers.Integral, value):
         raise TypeError(f"{name} must be None, a non-negative integer or a numpy.random.Generator; got "
                         f"{_show(value)} ({type(value).__name__})")
     if value < 0:
@@ -207,8 +214,8 @@ def _bytes(n):
 
 def _show(value):
     """``repr`` shortened: a huge int as its number of digits, a long list cut."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) >= 10**24:
-        return f"an integer of {len(str(abs(int(value))))} digits"
+    if type(value) is int and abs(value) >= 10**24:  # NumPy's integers are never that large
+        return f"an integer of {len(str(abs(value)))} digits"
     if isinstance(value, (list, tuple)):
         inner = ", ".join(_show(v) for v in list(value)[:8]) + (", ..." if len(value) > 8 else "")
         return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
@@ -231,7 +238,7 @@ def rate(name, value):
             value = float(value)
         except Exception as exc:  # noqa: BLE001 - e.g. an array of a library that cannot be read here
             raise TypeError(f"{name} must return a real number; got {type(value).__name__} ({exc})") from None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if _not(numbers.Real, value):
         raise TypeError(f"{name} must return a real number (the learning rate); got {_show(value)} "
                         f"({type(value).__name__})")
     return real(name, value, 0.0)
