@@ -69,7 +69,8 @@ def scaling(session):
 def props_deep(session):
     """The property-based tests with hypothesis' "deep" profile (hundreds of cases per property)."""
     session.install("-e", ".[test]", TORCH)
-    session.run("pytest", "tests/test_properties.py", "--hypothesis-show-statistics", *session.posargs,
+    session.run("pytest", "tests/test_properties.py", "tests/test_fuzz_params.py", "--hypothesis-show-statistics",
+                *session.posargs,
                 env={"HYPOTHESIS_PROFILE": "deep"})
 
 

@@ -322,6 +322,38 @@ def test_complex_and_object_native_inputs_are_refused_on_every_backend(backend):
         model.predict(np.array([[1, None]], dtype=object))
 
 
+def test_none_as_targets_is_refused_naming_Y_on_every_backend(backend):
+    """Found by tests/test_fuzz_params.py: on JAX (where the checks are compiled into the call) Y=None was taken
+    for "no targets" and failed with "<lambda>() missing 1 required positional argument: 'Y'"."""
+    model = net(backend)
+    for call in (lambda: model.backprop(X, None), lambda: model.cost(X, None), lambda: model.update(X, None, 0.1),
+                 lambda: fit(model, lr=0.1) and model.fit(X, None, epochs=1, batch_size=8, lr=0.1, progress=False)):
+        with pytest.raises(TypeError, match=r"^Y must be"):
+            call()
+
+
+def test_validation_split_beyond_one_is_refused_naming_it():
+    """Found by tests/test_fuzz_params.py: validation_split=1e308 gave "OverflowError: cannot convert float
+    infinity to integer"."""
+    for v in (1e308, 1.5, 1.0, 0.0, -0.5, HUGE):
+        with pytest.raises(ValueError, match=r"^validation_split must be in \(0, 1\)"):
+            fit(validation_split=v)
+
+
+def test_progress_must_be_a_bool():
+    """Found by tests/test_fuzz_params.py: progress=np.ones(2) gave NumPy's "truth value of an array ... is
+    ambiguous"; progress="no" showed a bar."""
+    for v in (np.ones(2), "no", None, 1):
+        with pytest.raises(TypeError, match=r"^progress must be True or False"):
+            fit(progress=v)
+    fit(progress=np.bool_(False))
+
+
+def test_batch_size_error_says_what_validation_split_left():
+    with pytest.raises(ValueError, match=r"^batch_size=8 is larger than the 6 training samples that validation_split"):
+        fit(validation_split=0.85)
+
+
 # -- item 7: the CLI never ends in a traceback ------------------------------------------------------
 def test_layers_too_large_for_memory_are_a_usage_error(capsys):
     """Before: a MemoryError traceback after trying to allocate 3.2 TB."""

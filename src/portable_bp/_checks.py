@@ -130,8 +130,8 @@ def function(name, value, *, optional=False):
 
 def pair(name, value, what="(X_val, Y_val)"):
     """A tuple or list of two items, e.g. ``validation_data``."""
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (tuple, list)) or len(value) != 2:
-        length = f" of length {len(value)}" if hasattr(value, "__len__") else ""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        length = f" of length {len(value)}" if isinstance(value, (tuple, list)) else ""
         raise TypeError(f"{name} must be a pair {what}; got {type(value).__name__}{length}")
     return value
 

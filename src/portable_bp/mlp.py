@@ -19,6 +19,8 @@ from .losses import CROSS_ENTROPY_OUTPUTS, LOSSES
 
 __all__ = ["INITS", "MLP", "init_params", "load"]
 
+_NO_Y = object()  # _run_checked's "no targets" (forward): None is a bad Y, to be refused as one
+
 
 class MLP:
     """A multilayer perceptron trained by backpropagation, on any array-API backend.
@@ -131,15 +133,15 @@ class MLP:
         )
 
     # -- input handling (checks and conversion: _inputs.Inputs) -------------------------------
-    def _run_checked(self, name, X, Y=None, *rest):
+    def _run_checked(self, name, X, Y=_NO_Y, *rest):
         """Run the compiled ``name`` (forward or grads) and read its flag that X (and Y) are
         finite; if not, the guards of ``_X``/``_Y`` raise their ValueError and nothing is kept."""
         X = self._X(X, finite=False)
-        data = (X,) if Y is None else (X, self._Y(Y, X.shape[0], finite=False))
+        data = (X,) if Y is _NO_Y else (X, self._Y(Y, X.shape[0], finite=False))  # Y=None is checked (refused)
         out, finite = self._checked[name](self.weights, self.biases, *data, *rest)
         if not _backend.to_bool(finite, self.backend):
             self._X(X)  # raises, naming X ...
-            if Y is not None:
+            if Y is not _NO_Y:
                 self._Y(data[1], X.shape[0])  # ... or Y
             raise ValueError("X or Y contains NaN or infinity")  # pragma: no cover - a guard raised
         return out
@@ -325,14 +327,16 @@ class MLP:
             raise ValueError("give validation_data or validation_split, not both")
         val = None
         if validation_split is not None:
-            data, val = data.split(_checks.positive("validation_split", validation_split))
+            fraction = _checks.real("validation_split", validation_split, 0.0, 1.0, low_open=True, high_open=True)
+            data, val = data.split(fraction)
         elif validation_data is not None:
             val = self._data(*_checks.pair("validation_data", validation_data), plan,
                              names=("validation_data X", "validation_data Y"))
         if patience is not None and val is None:
             raise ValueError("patience needs validation data: pass validation_data=(X_val, Y_val) or validation_split")
         if batch_size > data.n:
-            raise ValueError(f"batch_size={batch_size} is larger than the {data.n} training samples")
+            left = "" if validation_split is None else f" that validation_split={validation_split} leaves"
+            raise ValueError(f"batch_size={batch_size} is larger than the {data.n} training samples{left}")
         if plan is not None:
             plan.check_batches(data.n, batch_size)
         state = self.optimizer_state if opt is self.optimizer else opt.init(self.params)

@@ -187,5 +187,5 @@ def with_shorthands(callbacks, *, patience=None, progress=False, desc="fit", ext
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must hold portable_bp.train.Callback objects; got {type(cb).__name__}")
     shorthands = [extra, None if patience is None else EarlyStopping("val_cost", patience),
-                  ProgressBar(desc) if progress else None]
+                  ProgressBar(desc) if _checks.boolean("progress", progress) else None]
     return [*callbacks, *(cb for cb in shorthands if cb is not None)]
