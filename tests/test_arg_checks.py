@@ -349,6 +349,16 @@ def test_progress_must_be_a_bool():
     fit(progress=np.bool_(False))
 
 
+def test_callbacks_that_cannot_take_their_arguments_are_refused_at_once():
+    with pytest.raises(TypeError, match=r"^callback must accept 3 arguments \(epoch, net, history\)"):
+        fit(callback=lambda epoch: None)
+    with pytest.raises(TypeError, match=r"^on_epoch_end must accept 2 arguments"):
+        LambdaCallback(lambda: None)
+    seen = []
+    fit(callback=lambda *a: seen.append(a[0]), epochs=2)
+    assert seen == [0, 1]
+
+
 def test_batch_size_error_says_what_validation_split_left():
     with pytest.raises(ValueError, match=r"^batch_size=8 is larger than the 6 training samples that validation_split"):
         fit(validation_split=0.85)

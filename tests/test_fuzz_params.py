@@ -132,6 +132,7 @@ def test_fit_hyper_parameters(data):
     value = data.draw(FIT_PARAMS[name], label="value")
     if name == "epochs":
         small_count(name, value, 3)
+    assume(not (name == "callback" and value is float))  # no signature to check: its own TypeError, inside fit
     kwargs = dict(epochs=2, batch_size=8, lr=0.1, progress=False) | {name: value}
     if name == "optimizer":
         kwargs["lr"] = None

@@ -121,11 +121,26 @@ def seed(name, value):
     return int(value)
 
 
-def function(name, value, *, optional=False):
-    """A callable (or None with ``optional``), else a TypeError naming ``name``."""
-    if (value is None and optional) or callable(value):
+def function(name, value, *, optional=False, arguments=None):
+    """A callable (or None with ``optional``), else a TypeError naming ``name``; with ``arguments`` (their
+    names), one that its signature says cannot take them is refused too (where it has a signature)."""
+    if value is None and optional:
         return value
-    raise TypeError(f"{name} must be callable{' or None' if optional else ''}; got {type(value).__name__}")
+    if not callable(value):
+        raise TypeError(f"{name} must be callable{' or None' if optional else ''}; got {type(value).__name__}")
+    if arguments is not None:
+        import inspect
+
+        try:
+            signature = inspect.signature(value)
+        except (TypeError, ValueError):  # a builtin without one: taken on trust
+            return value
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            raise TypeError(f"{name} must accept {len(arguments)} arguments ({', '.join(arguments)}); "
+                            f"{getattr(value, '__name__', type(value).__name__)}{signature} does not") from None
+    return value
 
 
 def pair(name, value, what="(X_val, Y_val)"):

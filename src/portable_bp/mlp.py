@@ -319,7 +319,8 @@ class MLP:
         callbacks = train.callbacks.with_shorthands(
             callbacks, patience=None if patience is None else _checks.integer("patience", patience, 1),
             progress=progress, desc=f"fit [{self.backend}]",
-            extra=None if _checks.function("callback", callback, optional=True) is None
+            extra=None if _checks.function("callback", callback, optional=True,
+                                           arguments=("epoch", "net", "history")) is None
             else _NetCallback(callback, self))
         plan = None if devices is None else _sharding.data_parallel(self.backend, devices, self._spec.kernel.jittable)
         data = self._data(X, Y, plan, w=sample_weight)

@@ -68,7 +68,7 @@ def _hidden_sizes(est):
         sizes = [_checks._scalar(s) for s in sizes]
     except TypeError:
         raise _bad(est, "hidden_layer_sizes", what, sizes) from None
-    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in sizes):
+    if any(_checks._not(numbers.Integral, s) for s in sizes):
         raise _bad(est, "hidden_layer_sizes", "an int or an array-like of ints like (100,) or (30, 10)",
                    est.hidden_layer_sizes)
     if any(s <= 0 for s in sizes):
@@ -93,6 +93,8 @@ def _check_random_state(est):
         return
     what = "an int in the range [0, 4294967295], an instance of 'numpy.random.mtrand.RandomState' or None"
     try:
+        if not isinstance(value, numbers.Integral):  # a 0-d array is not taken by check_random_state
+            raise TypeError
         _checks.integer("random_state", value, 0, 2**32 - 1)
     except (TypeError, ValueError):
         raise _bad(est, "random_state", what, value) from None
@@ -138,7 +140,7 @@ def _check_params(est):
     for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise _bad(est, name, "an instance of 'bool' or an instance of 'numpy.bool'", getattr(est, name))
-    if est.init != "sklearn":
+    if not (isinstance(est.init, str) and est.init == "sklearn"):  # an array's != is not a bool
         _check_choice(est, "init", {"sklearn", *INITS})
     if est._dropout_rate() and est.solver == "lbfgs":
         raise ValueError("dropout needs a stochastic solver ('adam' or 'sgd'): L-BFGS needs a deterministic "

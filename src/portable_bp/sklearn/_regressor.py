@@ -42,8 +42,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _score_fn = staticmethod(r2_score)
 
     def _check_params(self):
-        if self.loss != "squared_error":
-            if self.loss == "poisson":
+        if not isinstance(self.loss, str) or self.loss != "squared_error":  # an array's == is not a bool
+            if isinstance(self.loss, str) and self.loss == "poisson":
                 raise NotImplementedError("loss='poisson' (an exp output with the Poisson deviance) is not in "
                                           "portable_bp's tables yet; use loss='squared_error'")
             raise _bad(self, "loss", "a str among ['poisson', 'squared_error']", self.loss)

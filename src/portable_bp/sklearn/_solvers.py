@@ -219,7 +219,8 @@ def _fit_stochastic(est, X, Y, y_out, sw, incremental, rs):
         warnings.warn("Training interrupted by user.", stacklevel=4)
     except train.DivergenceError as exc:
         raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
-                         f"values and need to be preprocessed. ({exc})") from exc
+                         f"values and need to be preprocessed, or learning_rate_init={est.learning_rate_init!r} be "
+                         f"too large. ({exc})") from exc
     if not incremental and not callback.stopped and est.n_iter_ == est.max_iter:
         warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the optimization "
                       "hasn't converged yet.", ConvergenceWarning, stacklevel=4)

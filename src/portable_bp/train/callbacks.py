@@ -136,7 +136,7 @@ class LambdaCallback(Callback):
     """``on_epoch_end(epoch, logs)`` given as a function."""
 
     def __init__(self, on_epoch_end):
-        self._fn = _checks.function("on_epoch_end", on_epoch_end)
+        self._fn = _checks.function("on_epoch_end", on_epoch_end, arguments=("epoch", "logs"))
 
     def on_epoch_end(self, epoch, logs):
         self._fn(epoch, logs)
