@@ -47,16 +47,17 @@ def real(name, value, low=-math.inf, high=math.inf, *, low_open=False, high_open
     """``value`` as a float in the interval (finite unless ``allow_inf``), else a TypeError / ValueError
     naming ``name``: "lr must be > 0 and finite; got nan"."""
     value = _scalar(value)
-    words = _words(low, high, low_open, high_open)
     if _not(numbers.Real, value):
-        raise TypeError(f"{name} must be a number ({words}); got {_show(value)} ({type(value).__name__})")
+        raise TypeError(f"{name} must be a number ({_words(low, high, low_open, high_open)}); got {_show(value)} "
+                        f"({type(value).__name__})")
     try:
         f = float(value)
     except OverflowError:
-        raise ValueError(f"{name} must be {words}; got {_show(value)}, beyond float range") from None
+        raise ValueError(f"{name} must be {_words(low, high, low_open, high_open)}; got {_show(value)}, beyond float "
+                         "range") from None
     if math.isnan(f) or (math.isinf(f) and not allow_inf) or not (
             (low < f if low_open else low <= f) and (f < high if high_open else f <= high)):
-        raise ValueError(f"{name} must be {words}; got {f!r}")
+        raise ValueError(f"{name} must be {_words(low, high, low_open, high_open)}; got {f!r}")
     return f
 
 
