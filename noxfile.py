@@ -80,7 +80,7 @@ def scaling(session):
 def props_deep(session):
     """The property-based tests with hypothesis' "deep" profile (hundreds of cases per property)."""
     session.install("-e", ".[test]", TORCH)
-    session.run("pytest", "tests/test_properties.py", "tests/test_checkpoint_bounds.py",
+    session.run("pytest", "tests/test_properties.py", "tests/test_fuzz_params.py", "tests/test_checkpoint_bounds.py",
                 "tests/test_save_load_invariant.py", "tests/test_threads.py", "--hypothesis-show-statistics",
                 *session.posargs,
                 env={"HYPOTHESIS_PROFILE": "deep"})

@@ -242,7 +242,7 @@ def test_validation_split_holds_out_the_last_samples(backend):
         (dict(validation_split=0.2, validation_data="x"), ValueError, "not both"),
         (dict(validation_split=1.0), ValueError, r"must be in \(0, 1\)"),
         (dict(validation_split=0.001), ValueError, "at least one sample"),
-        (dict(validation_split=-0.1), ValueError, "validation_split must be > 0"),
+        (dict(validation_split=-0.1), ValueError, r"validation_split must be in \(0, 1\)"),
         (dict(validation_data=np.ones((5, 2))), TypeError, "pair"),
         (dict(validation_data=(np.ones((5, 3)), np.ones(5))), ValueError, "validation_data X has 3 features"),
         (dict(validation_data=(np.ones((5, 2)), np.ones(4))), ValueError, "validation_data Y has 4"),

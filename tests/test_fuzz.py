@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import portable_bp as pbp
-from portable_bp import _atomic, checkpoint
+from portable_bp import _atomic, _checks, checkpoint
 from portable_bp import _validation as check
 
 pytestmark = [
@@ -340,13 +340,13 @@ def test_dtype_range_argument_is_checked():
 @given(value=st.integers(10**9 + 1, 10**400))
 def test_check_positive_maximum_refuses_absurd_counts(value):
     with pytest.raises(ValueError, match=r"epochs must be at most 1,000,000,000; got "):
-        check.check_positive("epochs", value, integer=True, maximum=10**9)
+        _checks.integer("epochs", value, 1, 10**9)
 
 
 @given(value=st.integers(1, 10**9))
 def test_check_positive_maximum_accepts_sane_counts(value):
-    assert check.check_positive("epochs", value, integer=True, maximum=10**9) == value
-    assert check.check_positive("epochs", value, integer=True) == value  # no maximum: as before
+    assert _checks.integer("epochs", value, 1, 10**9) == value
+    assert _checks.integer("epochs", value, 1) == value  # no maximum: as before
 
 
 # -- #9: files that start like a zip --------------------------------------------------------------
@@ -416,7 +416,7 @@ CHILD = textwrap.dedent("""
     import os, sys, time
     import numpy as np
     import portable_bp as pbp
-    from portable_bp import _atomic, checkpoint
+    from portable_bp import _atomic, _checks, checkpoint
 
     path, kind, where = sys.argv[1:4]
     if kind == "named":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 
 import numpy as np
 
@@ -246,6 +247,12 @@ def detached(x):
     """``x`` without autograd history: a torch tensor that requires grad would pull the weights into
     its graph, which then grows with every step."""
     return x.detach() if getattr(x, "requires_grad", False) else x
+
+
+def is_strided(x):
+    """False for a sparse torch tensor (a layout other than ``torch.strided``), True otherwise."""
+    layout = getattr(x, "layout", None)
+    return layout is None or layout == sys.modules["torch"].strided
 
 
 def for_backend(a, backend):

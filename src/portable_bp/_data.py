@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from . import _checks
 from . import _validation as check
 
 
@@ -116,7 +117,7 @@ class Stream:
             m = Y.shape[0] if Y.ndim else 0
         if m != self.n:
             raise ValueError(f"X has {self.n} samples but Y has {m}: they must match")
-        rows = check.check_positive("stream_rows", rows, integer=True)
+        rows = _checks.integer("stream_rows", rows, 1)
         self.X, self.Y = X, Y
         self.n_in, self.n_out, self.output_activation, self.loss = n_in, n_out, output_activation, loss
         self.rows, self.multiple = rows, multiple

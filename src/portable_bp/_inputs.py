@@ -26,6 +26,7 @@ class Inputs:
         return (
             _backend.same_namespace(X, self.xp)
             and X.dtype == self.dtype
+            and (self.backend != "torch" or _backend.is_strided(X))  # a sparse tensor: refused by the host checks
             and _backend.device_key(X) == self.device_key  # another device: converted via the host
             and X.ndim == 2
             and X.shape[-1] == width

@@ -3,112 +3,17 @@ was expected, before any backend sees it."""
 
 from __future__ import annotations
 
-import math
 import numbers
 import sys
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _checks
 
 
 class DataError(ValueError):
     """Bad values found in data as it is read during training (out-of-core data is checked block by
     block): the training loop puts the parameters back to the epoch's start and says so."""
-
-
-def check_choice(kind, value, choices, aliases=None):
-    if not isinstance(value, str):
-        raise TypeError(f"{kind} must be a string, one of {sorted(choices)}; got {value!r}")
-    value = (aliases or {}).get(value.lower(), value.lower())
-    if value not in choices:
-        raise ValueError(f"unknown {kind} {value!r}: expected one of {sorted(choices)}")
-    return value
-
-
-def check_positive(name, value, integer=False, *, maximum=None):
-    """``value`` as an int (``integer=True``) or a float, > 0, finite and, if given, <= ``maximum``.
-
-    ``maximum`` bounds values that are valid numbers but absurd for their purpose (``epochs=10**30``
-    would otherwise fail far away, e.g. in the progress bar, or run for ever).
-    """
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        what = "an integer" if integer else "a number"
-        raise TypeError(f"{name} must be {what} > 0; got {value!r}")
-    if maximum is not None and value > maximum:  # before isfinite: exact for ints too large for a float
-        raise ValueError(f"{name} must be at most {maximum:,}; got {_short(value)}")
-    try:
-        finite = math.isfinite(value)  # math, not numpy: this runs on every update() call
-    except OverflowError:  # an int too large for a float
-        finite = False
-    if not finite or value <= 0:
-        raise ValueError(f"{name} must be > 0 and finite; got {_short(value)}")
-    return int(value) if integer else float(value)
-
-
-def check_nonnegative(name, value):
-    """A finite real number >= 0 (e.g. ``l2``), as a float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise (TypeError if not isinstance(value, numbers.Real) else ValueError)(
-            f"{name} must be a finite number >= 0; got {value!r}")
-    return float(value)
-
-
-def check_pair(name, value):
-    """A pair ``(X, Y)``, e.g. ``validation_data``."""
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"{name} must be a pair (X_val, Y_val); got {type(value).__name__}"
-                        + (f" of length {len(value)}" if hasattr(value, "__len__") else ""))
-    return value
-
-
-def check_bool(name, value):
-    """A real bool (or NumPy bool): ``bias="no"`` must not silently mean True."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r}")
-    return bool(value)
-
-
-def check_seed(seed, name="seed"):
-    """None, a non-negative integer, or a ``numpy.random.Generator`` (used as is, its state advancing)."""
-    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be None, a non-negative integer or a numpy.random.Generator; got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"{name} must be a non-negative integer; got {seed}")
-    return int(seed)
-
-
-def check_callable(name, value):
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be callable or None; got {type(value).__name__}")
-    return value
-
-
-def check_sizes(sizes):
-    try:
-        sizes = [s for s in sizes]
-    except TypeError:
-        raise TypeError(f"sizes must be a list of layer widths like [2, 8, 1]; got {sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"sizes needs at least an input and an output width, e.g. [2, 1]; got {sizes}")
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
-            raise TypeError(f"sizes must hold positive integers; got {sizes!r}")
-        if s < 1:
-            raise ValueError(f"every layer width must be >= 1; got {sizes}")
-    return [int(s) for s in sizes]
-
-
-def _short(value):
-    """``repr`` of a number, shortened for a huge int (``10**30`` has 31 digits)."""
-    text = repr(value)
-    if len(text) <= 24 or not isinstance(value, numbers.Integral):
-        return text
-    digits = text.lstrip("-")
-    return f"{text[: len(text) - len(digits)]}{digits[0]}.{digits[1:3]}e+{len(digits) - 1} (an integer)"
 
 
 def _sparse_kind(x):
@@ -203,6 +108,10 @@ def to_host(x, name):
     if arr.dtype == object:
         what, fix = _object_problem(arr)
         raise TypeError(f"{name} must be a numeric array; got object data holding {what}: {fix}")
+    if arr.dtype.kind in "mM":  # NumPy counts timedelta64 as an integer: it would pass as numbers
+        what = "timedelta64 (durations)" if arr.dtype.kind == "m" else "datetime64 (dates)"
+        raise TypeError(f"{name} must be numeric; got {what} dtype {arr.dtype}: convert it to numbers first, e.g. "
+                        f"{name} / np.timedelta64(1, 's') for seconds")
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real-valued; got complex dtype {arr.dtype}")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -355,7 +264,7 @@ def dropout(rate, n_hidden):
     """``dropout=``: None, one rate for every hidden layer, or one per hidden layer; each in [0, 1)."""
     if rate is None:
         return None
-    rates = [rate] * n_hidden if isinstance(rate, numbers.Real) and not isinstance(rate, bool) else rate
+    rates = [rate] * n_hidden if isinstance(_checks._scalar(rate), numbers.Real) else rate
     try:
         if isinstance(rates, (str, bytes)):
             raise TypeError
@@ -366,19 +275,24 @@ def dropout(rate, n_hidden):
         raise ValueError("dropout acts on hidden layers, and this network has none")
     if len(rates) != n_hidden:
         raise ValueError(f"dropout lists {len(rates)} rates but the network has {n_hidden} hidden layers")
-    for r in rates:
-        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not (0 <= r < 1):
-            raise ValueError(f"dropout rates must be numbers in [0, 1); got {rate!r}")
-    return tuple(float(r) for r in rates)
+    return tuple(_checks.probability("dropout" if len(rates) == 1 else f"dropout[{i}]", r) for i, r in enumerate(rates))
 
 
-def weights(w, n_samples, name="sample_weight"):
-    """Per-sample weights: a (N,) array of finite numbers >= 0 with a positive sum, as a NumPy array."""
+def weights(w, n_samples, name="sample_weight", *, dtype="float64"):
+    """Per-sample weights: a (N,) array of finite numbers >= 0 with a positive sum that is finite in
+    ``dtype`` (the network's), as a NumPy array."""
     arr = to_host(w, name).astype(np.float64)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.shape != (n_samples,):
         raise ValueError(f"{name} must have one weight per sample, shape ({n_samples},); got {arr.shape}")
-    if not np.isfinite(arr).all() or (arr < 0).any() or not arr.sum() > 0:
+    big = float(np.finfo(np.dtype(dtype)).max)
+    with np.errstate(over="ignore"):
+        total = arr.sum()
+    if not np.isfinite(arr).all() or (arr < 0).any() or not total > 0:
         raise ValueError(f"{name} must hold finite numbers >= 0 with a positive sum")
+    if not total <= big:  # each weight finite, their sum not: every weighted mean would be inf/inf
+        raise ValueError(f"{name} sums to {total:.3g}, beyond the largest {np.dtype(dtype).name} ({big:.3g}): the "
+                         f"weighted means would overflow; rescale the weights (only their ratios matter), e.g. "
+                         f"{name} / {name}.max()")
     return arr

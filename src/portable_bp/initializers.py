@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from . import _validation as check
+from . import _checks
 
 
 def _normal(rng, shape, std):
@@ -45,36 +45,11 @@ INITIALIZERS = {
 INITS = tuple(INITIALIZERS)
 
 
-def available_memory():
-    """Bytes of memory available to new allocations (Linux's MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def check_memory(sizes, bias=True):
-    """Refuse at once a network whose float64 parameters would not fit in the available memory
-    (rather than spending seconds allocating before NumPy's MemoryError)."""
-    count = sum(n * m + (n if bias else 0) for m, n in zip(sizes[:-1], sizes[1:]))
-    need, have = 8 * count, available_memory()
-    if have is not None and need > have:
-        raise MemoryError(
-            f"a network with sizes {sizes[:6]}{'...' if len(sizes) > 6 else ''} has {count:,} parameters: "
-            f"{need / 2**30:.1f} GiB in float64 to draw them, but only {have / 2**30:.1f} GiB of memory is "
-            f"available. Use fewer or narrower layers"
-        )
-
-
 def init_params(sizes, init="scaled_normal", seed=None, bias=True):
     """Weights and biases as NumPy float64 arrays drawn from ``numpy.random.default_rng(seed)``
     with initialiser ``init`` (see the table in this module's docstring)."""
-    init = check.check_choice("init", init, INITIALIZERS)
-    check_memory(sizes, bias)
+    init = _checks.choice("init", init, INITIALIZERS, fold_case=True)
+    _checks.parameter_memory("sizes", sizes)  # before drawing: a ValueError now, not a MemoryError later
     weight, bias_fn = INITIALIZERS[init]
     rng = np.random.default_rng(seed)
     shapes = list(zip(sizes[1:], sizes[:-1]))  # (n_l, n_{l-1})

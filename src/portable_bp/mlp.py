@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from . import _backend, _data, _landing, _sharding, _shared, checkpoint, optim, train
+from . import _backend, _checks, _data, _landing, _sharding, _shared, checkpoint, optim, train
 from . import _validation as check
 from ._inputs import Inputs
 from .activations import ACTIVATIONS, DERIVATIVES
@@ -21,6 +21,8 @@ from .losses import LOSSES
 from .losses import OUTPUTS as LOSS_OUTPUTS
 
 __all__ = ["INITS", "MLP", "init_params", "load"]
+
+_NO_Y = object()  # _run_checked's "no targets" (forward): None is a bad Y, to be refused as one
 
 
 class MLP:
@@ -36,8 +38,8 @@ class MLP:
     def __init__(self, sizes, *, activation="sigmoid", output_activation=None, loss="mse", bias=True,
                  init="scaled_normal", backend=None, device=None, dtype="float64", kernel="matmul", seed=None,
                  dropout=None):
-        sizes = check.check_sizes(sizes)
-        weights, biases = init_params(sizes, init, check.check_seed(seed), bias=check.check_bool("bias", bias))
+        sizes = _checks.widths("sizes", sizes)
+        weights, biases = init_params(sizes, init, _checks.seed("seed", seed), bias=_checks.boolean("bias", bias))
         self._setup(weights, biases, activation, output_activation, loss, backend, device, dtype, kernel, dropout)
 
     @classmethod
@@ -55,17 +57,17 @@ class MLP:
 
     # -- construction -------------------------------------------------------------------------
     def _setup(self, weights, biases, activation, output_activation, loss, backend, device, dtype, kernel, dropout):
-        activation = check.check_choice("activation", activation, DERIVATIVES, ACTIVATION_ALIASES)
+        activation = _checks.choice("activation", activation, DERIVATIVES, ACTIVATION_ALIASES, fold_case=True)
         if output_activation is None:
             output_activation = activation
-        output_activation = check.check_choice(
-            "output_activation", output_activation, ACTIVATIONS, ACTIVATION_ALIASES
+        output_activation = _checks.choice(
+            "output_activation", output_activation, ACTIVATIONS, ACTIVATION_ALIASES, fold_case=True
         )
-        loss = check.check_choice("loss", loss, LOSSES, LOSS_ALIASES)
+        loss = _checks.choice("loss", loss, LOSSES, LOSS_ALIASES, fold_case=True)
         if output_activation not in LOSS_OUTPUTS.get(loss, (output_activation,)):
             needs = " or ".join(repr(o) for o in LOSS_OUTPUTS[loss])
             raise ValueError(f"loss={loss!r} needs output_activation {needs}; got {output_activation!r}")
-        kernel = check.check_choice("kernel", kernel, KERNELS)
+        kernel = _checks.choice("kernel", kernel, KERNELS, fold_case=True)
         self.backend = _backend.resolve_backend(backend)
         self.xp = _backend.namespace(self.backend)
         self.dtype = _backend.resolve_dtype(self.xp, dtype, self.backend)
@@ -149,15 +151,15 @@ class MLP:
         )
 
     # -- input handling (checks and conversion: _inputs.Inputs) -------------------------------
-    def _run_checked(self, name, X, Y=None, *rest):
+    def _run_checked(self, name, X, Y=_NO_Y, *rest):
         """Run the compiled ``name`` (forward or grads) and read its flag that X (and Y) are
         finite; if not, the guards of ``_X``/``_Y`` raise their ValueError and nothing is kept."""
         X = self._X(X, finite=False)
-        data = (X,) if Y is None else (X, self._Y(Y, X.shape[0], finite=False))
+        data = (X,) if Y is _NO_Y else (X, self._Y(Y, X.shape[0], finite=False))  # Y=None is checked (refused)
         out, finite = self._checked[name](*self.params, *data, *rest)
         if not _backend.to_bool(finite, self.backend):
             self._X(X)  # raises, naming X ...
-            if Y is not None:
+            if Y is not _NO_Y:
                 self._Y(data[1], X.shape[0])  # ... or Y
             raise ValueError("X or Y contains NaN or infinity")  # pragma: no cover - a guard raised
         return out
@@ -169,8 +171,8 @@ class MLP:
             return X
         if plan is None and not (_data.is_out_of_core(X) or _data.is_out_of_core(Y)):
             X, Y = self._XY(X, Y, names=names)
-            return train.Arrays(X, Y, self.device, None if w is None else self._asarray(check.weights(w, X.shape[0])),
-                                self.backend)
+            w = None if w is None else self._asarray(check.weights(w, X.shape[0], dtype=self.dtype_name))
+            return train.Arrays(X, Y, self.device, w, self.backend)
         if w is not None:
             raise ValueError("sample_weight needs X and Y in memory (not memory-mapped, Dask or multi-device data)")
         if plan is None:
@@ -260,7 +262,7 @@ class MLP:
         A step that would make any parameter NaN or infinite raises ``FloatingPointError`` and
         leaves the network unchanged.
         """
-        lr = check.check_positive("lr", lr)
+        lr = _checks.positive("lr", lr)
         X, Y = self._XY(X, Y, finite=False)  # shapes and types now; values in the step's one flag
         if self._fitting:
             raise self._busy("update")
@@ -333,33 +335,37 @@ class MLP:
         at a time, never whole. ``devices`` (JAX only: a list of jax devices, a count, or "all")
         trains data-parallel: each mini-batch is sharded over a device mesh (docs/scale.md).
         """
-        epochs = check.check_positive("epochs", epochs, integer=True, maximum=10**9)
-        batch_size = check.check_positive("batch_size", batch_size, integer=True)
+        epochs = _checks.integer("epochs", epochs, 1, 10**9)
+        batch_size = _checks.integer("batch_size", batch_size, 1)
         opt = optim.choose(lr, optimizer, self.optimizer)
-        l2 = check.check_nonnegative("l2", l2)
-        shuffle = check.check_bool("shuffle", shuffle)
-        rng = np.random.default_rng(check.check_seed(seed))
+        l2 = _checks.nonnegative("l2", l2)
+        shuffle = _checks.boolean("shuffle", shuffle)
+        rng = np.random.default_rng(_checks.seed("seed", seed))
         callbacks = train.callbacks.with_shorthands(
-            callbacks, patience=None if patience is None else check.check_positive("patience", patience, integer=True),
+            callbacks, patience=None if patience is None else _checks.integer("patience", patience, 1),
             progress=progress, desc=f"fit [{self.backend}]",
-            extra=None if check.check_callable("callback", callback) is None else _NetCallback(callback, self))
+            extra=None if _checks.function("callback", callback, optional=True,
+                                           arguments=("epoch", "net", "history")) is None
+            else _NetCallback(callback, self))
         plan = None if devices is None else _sharding.data_parallel(self.backend, devices, self._spec.kernel.jittable)
         data = self._data(X, Y, plan, w=sample_weight)
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         val = None
         if validation_split is not None:
-            data, val = data.split(check.check_positive("validation_split", validation_split))
+            fraction = _checks.real("validation_split", validation_split, 0.0, 1.0, low_open=True, high_open=True)
+            data, val = data.split(fraction)
         elif validation_data is not None:
-            val = self._data(*check.check_pair("validation_data", validation_data), plan,
+            val = self._data(*_checks.pair("validation_data", validation_data), plan,
                              names=("validation_data X", "validation_data Y"))
         if patience is not None and val is None:
             raise ValueError("patience needs validation data: pass validation_data=(X_val, Y_val) or validation_split")
         if batch_size > data.n:
-            raise ValueError(f"batch_size={batch_size} is larger than the {data.n} training samples")
+            left = "" if validation_split is None else f" that validation_split={validation_split} leaves"
+            raise ValueError(f"batch_size={batch_size} is larger than the {data.n} training samples{left}")
         if plan is not None:
             plan.check_batches(data.n, batch_size)
-        running = check.check_bool("running_cost", running_cost)
+        running = _checks.boolean("running_cost", running_cost)
         run = self._run_for(opt, l2 > 0, record=running)
         with self._lock:  # one fit at a time; the optimizer and its state change together
             if self._fitting:

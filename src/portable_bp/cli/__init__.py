@@ -8,6 +8,7 @@ The command is a package with one job per module: ``_parser`` (arguments, recipe
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import _launch
@@ -52,3 +53,10 @@ def main(argv=None):
     except KeyboardInterrupt:  # check, bench (train handles its own, see _train_command)
         print(f"portable-bp {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - no input may end in a traceback (a crafted file's RecursionError, ...)
+        if os.environ.get("PORTABLE_BP_TRACEBACK"):
+            raise
+        first = (str(exc).splitlines() or [""])[0][:500]
+        print(f"portable-bp {args.command}: error: {type(exc).__name__}: {first} (set PORTABLE_BP_TRACEBACK=1 for "
+              "the traceback)", file=sys.stderr)
+        return 1

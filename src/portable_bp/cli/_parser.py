@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
-
-from .. import _backend, _fetch, datasets, optim
+from .. import _backend, _checks, _fetch, datasets, optim
 from ..mlp import INITS
 from ..optim import schedules
 from . import _launch
@@ -42,10 +40,14 @@ def _layers(text):
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--layers takes comma-separated integers like 2,8,8,1; got {text!r}"
+            f"--layers takes comma-separated integers like 2,8,8,1; got {_checks._show(text)}"
         ) from None
     if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"--layers needs at least two positive widths; got {text!r}")
+        raise argparse.ArgumentTypeError(f"--layers needs at least two positive widths; got {_checks._show(text)}")
+    try:
+        _checks.parameter_memory("--layers", sizes)  # 2,100000000000,1: refused now, not a MemoryError later
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return sizes
 
 
@@ -53,33 +55,26 @@ def _positive(kind):
     def parse(text):
         try:
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}; got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}; got {text!r}")
-        return value
+            return _checks.integer("value", value, 1, 10**9) if kind is int else _checks.positive("value", value)
+        except (ValueError, OverflowError):
+            what = "int, at most 10^9" if kind is int else "float (finite)"
+            raise argparse.ArgumentTypeError(f"expected a positive {what}; got {_checks._show(text)}") from None
 
     return parse
 
 
 def _nonnegative(text):
     try:
-        value = float(text)
+        return _checks.nonnegative("value", float(text))
     except ValueError:
-        value = -1.0
-    if not (value >= 0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {_checks._show(text)}") from None
 
 
 def _seed(text):
     try:
-        value = int(text)
+        return _checks.seed("--seed", int(text))
     except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed takes a non-negative integer; got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"--seed takes a non-negative integer; got {_checks._show(text)}") from None
 
 
 def _backend_name(text):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .. import _backend, checkpoint, datasets
+from .. import _backend, _checks, checkpoint, datasets
 
 
 class _Resumed:
@@ -47,30 +45,31 @@ def _resume_state(path, dataset):
     if not isinstance(user, dict):
         raise r.bad("'user'", f"is a {type(user).__name__}, not a dict")
 
-    def integer(field, value):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise r.bad(f"{field!r}", f"is {value!r}, not a non-negative integer")
-        return value
+    def integer(field, value, high):
+        try:
+            return _checks.integer(field, value, 0, high)
+        except (TypeError, ValueError):
+            raise r.bad(f"{field!r}", f"is {_short(value)}, not an integer in [0, {high:,}]") from None
 
     backend = meta.get("backend")
     if backend is not None and (not isinstance(backend, str) or backend not in _backend.BACKENDS):
         raise r.bad("'backend'", f"is {backend!r}, not one of {list(_backend.BACKENDS)}")
     r.backend = backend
     if "seed" in user:
-        r.seed = integer("seed", user["seed"])
+        r.seed = integer("seed", user["seed"], 2**128)
     history = user.get("history", {})
     if not isinstance(history, dict):
         raise r.bad("'history'", f"is a {type(history).__name__}, not a dict of per-epoch lists")
     lengths = set()
     for key, values in history.items():
-        if not isinstance(values, list) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        if not isinstance(values, list) or not all(_finite(v) for v in values):
             raise r.bad(f"'history'[{key!r}]", f"is {_short(values)}, not a list of finite numbers")
         lengths.add(len(values))
     if len(lengths) > 1:
         raise r.bad("'history'", f"has lists of different lengths {sorted(lengths)}; one entry per epoch each")
     epochs_in_history = lengths.pop() if lengths else 0
-    r.epochs_done = integer("epochs_done", user["epochs_done"]) if "epochs_done" in user else epochs_in_history
+    r.epochs_done = (integer("epochs_done", user["epochs_done"], 10**9) if "epochs_done" in user
+                     else epochs_in_history)
     if r.epochs_done != epochs_in_history:
         raise r.bad("'epochs_done'", f"is {r.epochs_done} but 'history' holds {epochs_in_history} epochs")
     r.history = history
@@ -96,6 +95,17 @@ def _resume_state(path, dataset):
     return r
 
 
+def _finite(v):
+    """A JSON number that is a finite float (an int beyond float range, 10**400 written out, is not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        _checks.real("value", v)
+    except ValueError:
+        return False
+    return True
+
+
 def _short(value, limit=80):
-    text = repr(value)
+    text = _checks._show(value) if isinstance(value, int) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

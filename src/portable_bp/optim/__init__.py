@@ -27,13 +27,13 @@ Only the array API standard is used, through the namespace of the arrays; nothin
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
 import array_api_compat
 
+from .. import _checks
 from . import schedules
 
 __all__ = ["NAMES", "OptState", "Optimizer", "Transform", "accumulate", "adam", "adamw", "averaged", "chain", "choose",
@@ -124,17 +124,17 @@ def _rebuild(name, lr, hyper):
 
 
 def _check_lr(lr):
+    """A number > 0 (see _checks.positive) or a schedule; what a schedule returns is checked once at
+    fit's start (``_checks.rate``)."""
     if callable(lr):
         return lr
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+    if isinstance(lr, bool) or not isinstance(_checks._scalar(lr), numbers.Real):
         raise TypeError(f"lr must be a number > 0 or a schedule (a callable step -> lr); got {lr!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be > 0 and finite; got {lr!r}")
-    return float(lr)
+    return _checks.positive("lr", lr)
 
 
 def _beta(name, value):
-    return schedules._real(name, value, 0.0, 1.0, high_open=True)
+    return _checks.probability(name, value)
 
 
 def _init(params, n_slots):
@@ -173,8 +173,7 @@ def sgd(lr):
 def momentum(lr, beta=0.9, nesterov=False):
     """SGD with momentum (torch's, dampening 0): v ← β v + g; p ← p − η v, or p ← p − η (g + β v) with nesterov."""
     lr, beta = _check_lr(lr), _beta("beta", beta)
-    if not isinstance(nesterov, bool):
-        raise TypeError(f"nesterov must be a bool; got {nesterov!r}")
+    nesterov = _checks.boolean("nesterov", nesterov)
 
     def update(grads, state, params):
         eta = _rate(lr, state)
@@ -190,8 +189,8 @@ def momentum(lr, beta=0.9, nesterov=False):
 
 def _adam(name, lr, beta1, beta2, eps, weight_decay):
     lr, beta1, beta2 = _check_lr(lr), _beta("beta1", beta1), _beta("beta2", beta2)
-    eps = schedules._real("eps", eps, 0.0, low_open=True)
-    weight_decay = schedules._real("weight_decay", weight_decay, 0.0)
+    eps = _checks.positive("eps", eps)
+    weight_decay = _checks.nonnegative("weight_decay", weight_decay)
     hyper = {"beta1": beta1, "beta2": beta2, "eps": eps} | ({"weight_decay": weight_decay} if name == "adamw" else {})
 
     def update(grads, state, params):

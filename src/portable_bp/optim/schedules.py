@@ -26,24 +26,18 @@ __all__ = ["NAMES", "Constant", "Cosine", "ExponentialDecay", "InvScaling", "Joi
            "join", "piecewise_constant", "step_decay", "warmup_cosine"]
 
 
-def _real(name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
-    """``value`` as a float in the interval, else a TypeError / ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not (math.isfinite(value) and (low < value if low_open else low <= value)
-            and (value < high if high_open else value <= high)):
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a finite number in {interval}; got {value!r}")
-    return value
+#: the most optimizer steps a schedule is made for: float64 counts them exactly up to 2^53, and the
+#: constructors refuse parameters that would overflow a float before that many steps
+MAX_STEPS = 2**53
+#: invscaling's largest power_t: (t + 1)^power_t stays below float64's largest value (2^1024) for every t < 2^53
+MAX_POWER_T = 1023 / 53
+
+_real = _checks.real  # the one family of argument checks (kept under this name for callers of old)
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1; got {value!r}")
-    return int(value)
+    """A step count: an int in [1, MAX_STEPS] (a float step divided by a larger one overflows)."""
+    return _checks.integer(name, value, 1, MAX_STEPS)
 
 
 def _namespace(step):
@@ -111,7 +105,11 @@ class InvScaling(Schedule):
 
     def __post_init__(self):
         object.__setattr__(self, "lr", _real("lr", self.lr, 0.0, low_open=True))
-        object.__setattr__(self, "power_t", _real("power_t", self.power_t, 0.0))
+        power_t = _real("power_t", self.power_t, 0.0)
+        if power_t > MAX_POWER_T:
+            raise ValueError(f"power_t must be at most {MAX_POWER_T:.4g}; got {power_t!r}: (t + 1)^power_t would "
+                             f"overflow float64 within the first 2^53 steps (at power_t=500, from step 5 on)")
+        object.__setattr__(self, "power_t", power_t)
 
     def __call__(self, step):
         _, step = _namespace(step)

@@ -12,7 +12,7 @@ import scipy.sparse
 from sklearn.base import is_classifier
 from sklearn.utils.validation import validate_data
 
-from .. import _backend
+from .. import _backend, _validation
 
 _NO_Y = "no_validation"  # scikit-learn's marker for "X only"
 
@@ -69,6 +69,14 @@ def _validate_X(est, X, reset, y=_NO_Y):
             X = X.toarray()
         return X, y, None
     xp = inp.xp
+    sparse = _validation._sparse_kind(X)
+    if sparse is not None:
+        raise TypeError(f"X is a sparse {inp.lib} array; sparse input from {inp.lib} is not supported: densify it "
+                        f"with X{_validation._DENSIFY.get(sparse, '.to_dense()')} (SciPy sparse matrices are accepted)")
+    if xp.isdtype(X.dtype, "complex floating"):  # astype below would drop the imaginary part without a word
+        raise ValueError(f"Complex data not supported: X is a {inp.lib} array of dtype {X.dtype}")
+    if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"X must be numeric; got a {inp.lib} array of dtype {X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D array, got a {X.ndim}D array of {inp.lib} instead")
     if X.shape[0] < 1:
@@ -84,9 +92,11 @@ def _validate_X(est, X, reset, y=_NO_Y):
                          f"{est.n_features_in_} features as input.")
     if y is not _NO_Y:
         y = np.asarray(y)
-        if y.shape[0] != X.shape[0]:
+        if np.iscomplexobj(y):
+            raise ValueError(f"Complex data not supported: y has dtype {y.dtype}")
+        if y.ndim == 0 or y.shape[0] != X.shape[0]:
             raise ValueError(f"Found input variables with inconsistent numbers of samples: "
-                             f"[{X.shape[0]}, {y.shape[0]}]")
+                             f"[{X.shape[0]}, {y.shape[0] if y.ndim else 'y is a scalar'}]")
         if not is_classifier(est):
             y = y.astype(np.float64)
     return X, y, inp

@@ -17,7 +17,7 @@ from ..backprop import forward
 from ..mlp import MLP
 from ._arrays import _NO_Y, _as_output, _host, _input_of, _validate_X
 from ._lbfgs import _fit_lbfgs
-from ._params import _check_params, _dropout_rate, _hidden_sizes
+from ._params import _check_params, _check_size, _dropout_rate, _hidden_sizes
 from ._pickling import _net_from_state, _net_state
 from ._solvers import _SEED_MAX, _STOCHASTIC, _fit_stochastic
 
@@ -143,6 +143,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_, self.t_ = 0, 0
         self.n_outputs_ = Y.shape[1]
         sizes = [X.shape[1], *_hidden_sizes(self), self.n_outputs_]
+        _check_size(self, sizes)  # before drawing: a ValueError naming hidden_layer_sizes, not a MemoryError
         self.n_layers_ = len(sizes)
         out = self._output_activation()
         self.out_activation_ = _OUT_NAMES[out]

@@ -45,7 +45,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _score_fn = staticmethod(r2_score)
 
     def _check_params(self):
-        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "poisson"):
+        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "poisson"):  # never an array
             raise _bad(self, "loss", "a str among ['poisson', 'squared_error']", self.loss)
         super()._check_params()
 

@@ -4,6 +4,8 @@ the stochastic fit that runs them through :meth:`portable_bp.MLP.fit`."""
 
 from __future__ import annotations
 
+import math
+import sys
 import warnings
 from collections.abc import Callable
 from typing import NamedTuple
@@ -45,7 +47,9 @@ def _scheduled_sgd(est):
 def _invscaling(est, lr):
     """After every epoch η = learning_rate_init / (t_ + 1)^power_t, t_ counting the samples seen
     (scikit-learn's SGDOptimizer.iteration_ends; the first epoch runs at learning_rate_init)."""
-    return est.learning_rate_init / (est.t_ + 1) ** est.power_t
+    # exp(-p·log(t + 1)) underflows where (t + 1)^p would overflow (scikit-learn's OverflowError for a large
+    # power_t); the rate then stays at the smallest normal float rather than 0, which no rule could scale back
+    return max(est.learning_rate_init * math.exp(-est.power_t * math.log1p(est.t_)), sys.float_info.min)
 
 
 def _divide_by_5(est, lr):
@@ -176,12 +180,16 @@ def _fit_stochastic(est, X, Y, y_out, sw, incremental, rs):
                           stacklevel=4)
         batch_size = int(np.clip(est.batch_size, 1, n))
     mean_weight = 1.0 if sw is None else float(np.mean(sw))
+    l2 = alpha * n / (batch_size * mean_weight)
+    if not math.isfinite(l2):
+        raise ValueError(f"alpha={alpha!r} is too large: the L2 term alpha / batch_size would overflow float64 on "
+                         f"{n} samples; use a smaller alpha")
     callback = _EpochEnd(est, rule, n, alpha, val)
     extra = {} if sw is None else {"sample_weight": sw}
     est.n_iter_ = 0
     try:
         net.fit(X, Y, epochs=1 if incremental else int(est.max_iter), batch_size=batch_size,
-                optimizer=None if keep else opt, l2=alpha * n / (batch_size * mean_weight), callbacks=[callback],
+                optimizer=None if keep else opt, l2=l2, callbacks=[callback],
                 shuffle=bool(est.shuffle), seed=int(rs.randint(_SEED_MAX)), progress=False, running_cost=True,
                 **extra)
     except KeyboardInterrupt:
@@ -213,5 +221,6 @@ def _diverged(est, callback, epochs, n, exc):
         est._no_improvement_count = 0
     if callback.val is None:
         raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
-                         f"values and need to be preprocessed. ({exc})") from exc
+                         f"values and need to be preprocessed, or learning_rate_init={est.learning_rate_init!r} be "
+                         f"too large. ({exc})") from exc
     est.net_.weights, est.net_.biases = est._best_params

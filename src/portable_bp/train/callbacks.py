@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 
 from .. import _checks
@@ -43,11 +42,8 @@ class _Monitor(Callback):
     def __init__(self, monitor, patience, min_delta):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name such as 'val_cost'; got {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be an integer >= 0 (epochs); got {patience!r}")
-        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
-            raise ValueError(f"min_delta must be a finite number >= 0; got {min_delta!r}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
+        patience = _checks.integer("patience", patience, 0, 10**9)  # epochs
+        self.monitor, self.patience, self.min_delta = monitor, patience, _checks.nonnegative("min_delta", min_delta)
         self.sign = -1.0 if "accuracy" in monitor else 1.0  # costs go down, accuracies up
 
     def on_train_begin(self, training):
@@ -70,7 +66,7 @@ class EarlyStopping(_Monitor):
 
     def __init__(self, monitor="val_cost", patience=5, min_delta=0.0, restore_best=True):
         super().__init__(monitor, patience, min_delta)
-        self.restore_best = bool(restore_best)
+        self.restore_best = _checks.boolean("restore_best", restore_best)
         self.best_epoch = None
 
     def on_train_begin(self, training):
@@ -97,11 +93,8 @@ class ReduceLROnPlateau(_Monitor):
 
     def __init__(self, monitor="val_cost", factor=0.1, patience=10, min_lr=0.0, min_delta=0.0):
         super().__init__(monitor, patience, min_delta)
-        if not (isinstance(factor, (int, float)) and 0 < factor < 1):
-            raise ValueError(f"factor must be in (0, 1); got {factor!r}")
-        if not (isinstance(min_lr, (int, float)) and min_lr >= 0):
-            raise ValueError(f"min_lr must be a number >= 0; got {min_lr!r}")
-        self.factor, self.min_lr = float(factor), float(min_lr)
+        self.factor = _checks.probability("factor", factor, low_open=True)
+        self.min_lr = _checks.nonnegative("min_lr", min_lr)
 
     def on_epoch_end(self, epoch, logs):
         if not self._improved(logs) and self.wait >= max(self.patience, 1):
@@ -115,7 +108,7 @@ class JSONLogger(Callback):
     """Append one JSON object per epoch (``{"epoch": ..., **logs}``) to ``path`` (JSON lines)."""
 
     def __init__(self, path):
-        self.path = os.fspath(path)
+        self.path = _checks.path("path", path)
 
     def on_epoch_end(self, epoch, logs):
         with open(self.path, "a") as f:
@@ -126,7 +119,7 @@ class CSVLogger(Callback):
     """Write ``epoch,<metrics...>`` with a header line to ``path`` (overwritten at the start of the run)."""
 
     def __init__(self, path):
-        self.path = os.fspath(path)
+        self.path = _checks.path("path", path)
 
     def on_train_begin(self, training):
         self.columns = None
@@ -144,9 +137,7 @@ class LambdaCallback(Callback):
     """``on_epoch_end(epoch, logs)`` given as a function."""
 
     def __init__(self, on_epoch_end):
-        if not callable(on_epoch_end):
-            raise TypeError(f"on_epoch_end must be callable; got {type(on_epoch_end).__name__}")
-        self._fn = on_epoch_end
+        self._fn = _checks.function("on_epoch_end", on_epoch_end, arguments=("epoch", "logs"))
 
     def on_epoch_end(self, epoch, logs):
         self._fn(epoch, logs)
@@ -156,11 +147,15 @@ class ProgressBar(Callback):
     """tqdm's bar over the epochs, with the epoch's metrics as its postfix. In a Jupyter notebook: ONE
     output that updates (tqdm's widget with ipywidgets, else one text line rewritten in place); in a
     terminal, tqdm's text bar; where the output is neither (a log file, CI, a pipe), one line per epoch
-    (:mod:`portable_bp.train._progress` chooses). ``initial``: epochs trained before this ``fit`` (a
-    resumed run), so the bar says "epoch 4/5" and not "1/2"."""
+    (:mod:`portable_bp.train._progress` chooses). ``file`` is a text stream (default ``sys.stderr``),
+    not a path: pass ``open("log.txt", "a")`` for a file (a path is refused here, at construction,
+    rather than failing at the first epoch). ``initial``: epochs trained before this ``fit`` (a resumed
+    run), so the bar says "epoch 4/5" and not "1/2"."""
 
     def __init__(self, desc="fit", file=None, initial=0):
-        self.desc, self.file = desc, file
+        if not isinstance(desc, str):
+            raise TypeError(f"desc must be a string; got {type(desc).__name__}")
+        self.desc, self.file = desc, _checks.text_file("file", file)
         self.initial = _checks.integer("initial", initial, low=0)  # epochs trained before this fit
 
     def on_train_begin(self, training):
@@ -195,5 +190,5 @@ def with_shorthands(callbacks, *, patience=None, progress=False, desc="fit", ext
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must hold portable_bp.train.Callback objects; got {type(cb).__name__}")
     shorthands = [extra, None if patience is None else EarlyStopping("val_cost", patience),
-                  ProgressBar(desc) if progress else None]
+                  ProgressBar(desc) if _checks.boolean("progress", progress) else None]
     return [*callbacks, *(cb for cb in shorthands if cb is not None)]

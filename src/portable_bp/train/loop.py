@@ -22,7 +22,7 @@ import copy
 import array_api_compat
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _checks
 from .._validation import DataError
 from . import divergence
 
@@ -87,6 +87,9 @@ def fit(run, data, params, state, *, optimizer, epochs, batch_size, rng, shuffle
     training = Training(data.place(params), data.place(state), optimizer, epochs, metric_names, data.place)
     history, l2c = training.history, l2 / data.n
     n_batches = -(-data.n // batch_size)
+    schedule = getattr(optimizer, "lr", None)
+    if callable(schedule):  # a custom schedule's answer, checked once here rather than failing inside a step
+        _checks.rate(f"lr (the schedule {schedule!r})", schedule(training.state.step))
     for cb in callbacks:
         cb.on_train_begin(training)
     completed = False
