@@ -139,8 +139,9 @@ def test_sklearn_sgd_is_built_by_from_config_and_pickles():
     assert pickle.loads(pickle.dumps(opt)).config() == opt.config()
     with pytest.raises(ValueError, match="momentum"):
         optim._sklearn.sklearn_sgd(0.1, momentum=1.5)
-    with pytest.raises(TypeError, match="lr must be a number"):
-        optim._sklearn.sklearn_sgd(schedules.constant(0.1))
+    assert opt.layout == ("params",)  # one velocity slot: optim.chain can wrap it (the estimators' clip_norm)
+    warm = optim._sklearn.sklearn_sgd(schedules.with_warmup(0.1, 3))  # the estimators' warmup_steps
+    assert optim.from_config(warm.config()).config() == warm.config()
 
 
 # -- after a divergence ----------------------------------------------------------------------------
