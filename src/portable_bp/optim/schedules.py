@@ -219,14 +219,18 @@ class ExponentialDecay(Schedule):
         elif self.decay_rate > 1:
             # the largest exponent before MAX_STEPS steps; lr · rate^p must stay below float64's largest value
             p = (MAX_STEPS - self.transition_begin) / self.transition_steps
-            if math.log(self.lr) + p * math.log(self.decay_rate) > math.log(sys.float_info.max):
+            if p * math.log(self.decay_rate) > self._log_room():
                 raise ValueError(f"decay_rate={self.decay_rate!r} > 1 with no end bound: lr · decay_rate^(t / "
                                  f"transition_steps) would overflow float64 within the first 2^53 steps (from step "
                                  f"{self._overflow_step()} on); give end= (the rate's upper bound) or a decay_rate "
                                  "<= 1")
 
+    def _log_room(self):
+        """log of the largest rate^p: rate^p itself, then lr times it, must stay below float64's largest value."""
+        return math.log(sys.float_info.max) - max(math.log(self.lr), 0.0)
+
     def _overflow_step(self):
-        p = (math.log(sys.float_info.max) - math.log(self.lr)) / math.log(self.decay_rate)
+        p = self._log_room() / math.log(self.decay_rate)
         return self.transition_begin + math.ceil(p * self.transition_steps)
 
     def __call__(self, step):
