@@ -23,7 +23,7 @@ OPTIMIZERS = {
     "nesterov": lambda lr: optim.momentum(lr, beta=0.7, nesterov=True),
     "adam": lambda lr: optim.adam(lr),
     "adamw": lambda lr: optim.adamw(lr, weight_decay=0.1),
-    "sklearn_sgd": lambda lr: optim._sklearn.sklearn_sgd(0.05, momentum=0.9, nesterov=True),
+    "sklearn_sgd": lambda lr: optim._sklearn.sklearn_sgd(lr, momentum=0.9, nesterov=True),
 }
 SCHEDULES = {
     "float": 0.05,
@@ -64,8 +64,6 @@ def net_for(backend, dtype="float64", dropout=None):
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))
 @pytest.mark.parametrize("lr", list(SCHEDULES))
 def test_every_optimizer_and_schedule_round_trips_and_trains_on_identically(backend, opt, lr, tmp_path):
-    if opt == "sklearn_sgd" and lr != "float":
-        pytest.skip("sklearn_sgd's rate is a number (it changes through lr_scale)")
     if backend == "jax" and lr not in ("float", "cosine"):
         pytest.skip("on JAX every schedule compiles anew: a float and cosine stand for them (the schedules' own "
                     "numerics are checked on every backend in test_optim)")
@@ -139,8 +137,9 @@ def test_sklearn_sgd_is_built_by_from_config_and_pickles():
     assert pickle.loads(pickle.dumps(opt)).config() == opt.config()
     with pytest.raises(ValueError, match="momentum"):
         optim._sklearn.sklearn_sgd(0.1, momentum=1.5)
-    with pytest.raises(TypeError, match="lr must be a number"):
-        optim._sklearn.sklearn_sgd(schedules.constant(0.1))
+    assert opt.layout == ("params",)  # one velocity slot: optim.chain can wrap it (the estimators' clip_norm)
+    warm = optim._sklearn.sklearn_sgd(schedules.with_warmup(0.1, 3))  # the estimators' warmup_steps
+    assert optim.from_config(warm.config()).config() == warm.config()
 
 
 # -- after a divergence ----------------------------------------------------------------------------

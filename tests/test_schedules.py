@@ -179,3 +179,26 @@ BAD = [
 def test_bad_arguments(call, exc, name):
     with pytest.raises(exc, match=name):
         call()
+
+
+def test_a_growing_exponential_decay_needs_an_end_bound():
+    """decay_rate > 1 without end overflows float64 before MAX_STEPS steps: refused, naming decay_rate,
+    at the step NumPy's own lr · rate^p first overflows; with end it is capped there (no overflow, no
+    warning) on numbers and arrays."""
+    with pytest.raises(ValueError, match="decay_rate=1.01 > 1 with no end bound") as info:
+        schedules.exponential_decay(0.1, 10, 1.01)
+    step = int(str(info.value).split("from step ")[1].split(" ")[0])
+    with np.errstate(over="ignore"):
+        grown = lambda t: 0.1 * np.float64(1.01) ** (t / 10)
+        assert np.isfinite(grown(step - 1)) and np.isinf(grown(step))
+    # a growth too slow to overflow within MAX_STEPS steps is allowed, and finite at the last one
+    slow = schedules.exponential_decay(0.1, 2**50, 1.5)
+    assert math.isfinite(slow(schedules.MAX_STEPS))
+    capped = schedules.exponential_decay(0.1, 10, 1.01, end=1.0)
+    with np.errstate(all="raise"):
+        for t in (0, 5, 10**6, 10**15):
+            expect = min(0.1 * 1.01 ** (t / 10), 1.0) if t < 10**4 else 1.0
+            assert capped(t) == pytest.approx(expect, rel=1e-12)
+            assert float(capped(np.asarray(float(t)))) == pytest.approx(expect, rel=1e-12)
+    # and a shrinking rate with a far transition_begin never raises before it (rate^p with p < 0)
+    assert schedules.exponential_decay(0.1, 10, 0.5, transition_begin=10**6)(0) == 0.1

@@ -255,7 +255,6 @@ def _optimizer(args, net, n_train):
                                  f"({args.epochs} epochs of {steps_per_epoch} batches) with --schedule cosine")
             lr = schedules.warmup_cosine(peak, warmup_steps=warmup, decay_steps=total)
         else:  # a linear ramp to the peak, then the schedule (or the constant lr) from its step 0
-            ramp = schedules.warmup_cosine(peak, warmup_steps=warmup, decay_steps=warmup + 1, end=peak)
-            lr = ramp if not callable(lr) else schedules.join([ramp, lr], [warmup])
+            lr = schedules.with_warmup(lr, warmup)
     opt = optim.get(name, lr)
     return opt if clip_norm is None else optim.chain(optim.clip_by_global_norm(clip_norm), opt)

@@ -5,7 +5,7 @@ without scikit-learn installed."""
 
 from __future__ import annotations
 
-from . import Optimizer, OptState, _check_lr, _init, schedules, tree_map
+from . import Optimizer, OptState, _check_lr, _init, _rate, schedules, tree_map
 
 
 def sklearn_sgd(lr, momentum=0.9, nesterov=True):
@@ -15,11 +15,13 @@ def sklearn_sgd(lr, momentum=0.9, nesterov=True):
     At a constant η it equals torch's rule (``optim.momentum``: v ← μ v + g; p ← p − η v), which
     is what ``learning_rate="constant"`` uses. When η changes (invscaling, adaptive: the estimator
     changes ``lr_scale``) the two differ: torch's applies the new η to the whole accumulated
-    velocity, scikit-learn's only to new gradients. ``lr`` is a number (the estimators' rate rules
-    act through ``lr_scale``, never through a schedule).
+    velocity, scikit-learn's only to new gradients. The estimators' rate rules act through
+    ``lr_scale``; ``lr`` is a number, or a schedule (the estimators' ``warmup_steps``: η = lr(step) ·
+    lr_scale, the warmup applied, like any change of η here, to the new gradients only).
+
+    Its state is one slot shaped like the parameters (the velocity): ``layout=("params",)``, so
+    ``optim.chain`` can put a clip before it (the estimators' ``clip_norm``).
     """
-    if callable(lr):
-        raise TypeError(f"sklearn_sgd's lr must be a number > 0 (its rate changes through lr_scale); got {lr!r}")
     lr = _check_lr(lr)
     momentum = schedules._real("momentum", momentum, 0.0, 1.0)
     if not (isinstance(nesterov, bool) or getattr(getattr(nesterov, "dtype", None), "kind", None) == "b"):
@@ -27,7 +29,7 @@ def sklearn_sgd(lr, momentum=0.9, nesterov=True):
     nesterov = bool(nesterov)
 
     def update(grads, state, params):
-        eta = lr * state.lr_scale
+        eta = _rate(lr, state)
         (v,) = state.slots
         v = tree_map(lambda v, g: momentum * v - eta * g, v, grads)
         d = tree_map(lambda v, g: momentum * v - eta * g, v, grads) if nesterov else v
@@ -35,4 +37,4 @@ def sklearn_sgd(lr, momentum=0.9, nesterov=True):
         return new_params, OptState(state.step + 1, state.lr_scale, (v,))
 
     return Optimizer("sklearn_sgd", lr, {"momentum": momentum, "nesterov": nesterov}, lambda params: _init(params, 1),
-                     update)
+                     update, layout=("params",))

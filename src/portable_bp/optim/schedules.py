@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import sys
 
 import array_api_compat
 
@@ -23,7 +24,7 @@ from .. import _checks
 
 __all__ = ["NAMES", "Constant", "Cosine", "ExponentialDecay", "InvScaling", "Join", "PiecewiseConstant", "Schedule",
            "StepDecay", "WarmupCosine", "constant", "cosine", "exponential_decay", "from_config", "get", "invscaling",
-           "join", "piecewise_constant", "step_decay", "warmup_cosine"]
+           "join", "piecewise_constant", "step_decay", "warmup_cosine", "with_warmup"]
 
 
 #: the most optimizer steps a schedule is made for: float64 counts them exactly up to 2^53, and the
@@ -195,7 +196,9 @@ class WarmupCosine(Schedule):
 class ExponentialDecay(Schedule):
     """optax's ``exponential_decay(lr, transition_steps, decay_rate, transition_begin, staircase,
     end_value)``: η_t = lr for t ≤ begin, else lr · rate^p with p = (t − begin) / transition_steps
-    (⌊p⌋ with ``staircase``), bounded by ``end`` (from below when rate < 1, from above otherwise)."""
+    (⌊p⌋ with ``staircase``), bounded by ``end`` (from below when rate < 1, from above otherwise).
+    A rate > 1 needs ``end`` unless η stays finite for ``MAX_STEPS`` steps (a ValueError naming
+    decay_rate otherwise, as invscaling refuses a power_t that would overflow)."""
 
     lr: float
     transition_steps: int
@@ -213,14 +216,38 @@ class ExponentialDecay(Schedule):
         object.__setattr__(self, "staircase", _checks.boolean("staircase", self.staircase))
         if self.end is not None:
             object.__setattr__(self, "end", _checks.real("end", self.end, 0.0))
+        elif self.decay_rate > 1:
+            # the largest exponent before MAX_STEPS steps; lr · rate^p must stay below float64's largest value
+            p = (MAX_STEPS - self.transition_begin) / self.transition_steps
+            if p * math.log(self.decay_rate) > self._log_room():
+                raise ValueError(f"decay_rate={self.decay_rate!r} > 1 with no end bound: lr · decay_rate^(t / "
+                                 f"transition_steps) would overflow float64 within the first 2^53 steps (from step "
+                                 f"{self._overflow_step()} on); give end= (the rate's upper bound) or a decay_rate "
+                                 "<= 1")
+
+    def _log_room(self):
+        """log of the largest rate^p: rate^p itself, then lr times it, must stay below float64's largest value."""
+        return math.log(sys.float_info.max) - max(math.log(self.lr), 0.0)
+
+    def _overflow_step(self):
+        p = self._log_room() / math.log(self.decay_rate)
+        return self.transition_begin + math.ceil(p * self.transition_steps)
 
     def __call__(self, step):
         xp, step = _namespace(step)
         count = step - self.transition_begin
-        p = count / self.transition_steps
+        # before transition_begin the rate is lr: the exponent is taken from 0 there (rate^p with p < 0
+        # would overflow for a rate < 1 and a far begin)
+        p = (max(count, 0) if xp is None else xp.clip(count, min=0.0)) / self.transition_steps
         if self.staircase:
             p = math.floor(p) if xp is None else xp.floor(p)
-        value = _where(xp, count <= 0, self.lr, self.lr * self.decay_rate**p)
+        if self.end is not None and self.decay_rate > 1:
+            # beyond the exponent where lr · rate^p reaches end the value is end: p stops just past it, so
+            # rate^p never overflows (a Python float would raise, an array warn)
+            cap = 0.0 if self.end == 0 else math.log(self.end / self.lr) / math.log(self.decay_rate) + 1.0
+            p = min(p, cap) if xp is None else xp.clip(p, max=cap)
+        grown = self.lr * self.decay_rate**p
+        value = _where(xp, count <= 0, self.lr, grown)
         if self.end is None:
             return value
         bound = max if self.decay_rate < 1 else min
@@ -309,6 +336,20 @@ warmup_cosine, exponential_decay, piecewise_constant, join = WarmupCosine, Expon
 _CLASSES = {cls.name: cls for cls in (Constant, StepDecay, InvScaling, Cosine, WarmupCosine, ExponentialDecay,
                                       PiecewiseConstant, Join)}
 NAMES = tuple(_CLASSES)
+
+
+def with_warmup(lr, warmup_steps):
+    """``lr`` (a number or a schedule) after a linear warmup of W = ``warmup_steps`` steps: η rises
+    from 0 at step 0 as η_t = peak · t / W (optax's linear ramp, ``warmup_cosine(peak, W, W + 1,
+    end=peak)``), peak being lr (a schedule: its value at step 0), and from step W on ``lr`` runs
+    from its own step 0 (``join``). W = 0: ``lr`` itself. (The CLI's ``--warmup`` and the
+    estimators' ``warmup_steps`` build their warmup here.)"""
+    W = _checks.integer("warmup_steps", warmup_steps, 0, MAX_STEPS - 1)
+    if W == 0:
+        return lr
+    peak = float(lr(0)) if callable(lr) else _checks.real("lr", lr, 0.0, low_open=True)
+    ramp = WarmupCosine(peak, warmup_steps=W, decay_steps=W + 1, end=peak)
+    return ramp if not callable(lr) else Join([ramp, lr], [W])
 
 
 def get(name, lr, **kwargs):

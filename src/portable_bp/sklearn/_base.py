@@ -36,7 +36,7 @@ class _BaseMLP(BaseEstimator):
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000, backend=None, device=None, dtype=None,
-                 kernel="matmul", init="sklearn", dropout=None):
+                 kernel="matmul", init="sklearn", dropout=None, clip_norm=None, warmup_steps=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -66,6 +66,8 @@ class _BaseMLP(BaseEstimator):
         self.kernel = kernel
         self.init = init
         self.dropout = dropout
+        self.clip_norm = clip_norm
+        self.warmup_steps = warmup_steps
 
     # -- checks ------------------------------------------------------------------------------
     def _check_params(self):

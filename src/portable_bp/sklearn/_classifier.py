@@ -36,6 +36,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         exactly as scikit-learn does; "glorot_uniform", "he_normal", "torch", ... portable_bp's.
     dropout : None, float or one float per hidden layer
         Inverted dropout on the hidden activations while training (needs ``MLP(dropout=)``).
+    clip_norm : None or float > 0, default None
+        Clip the gradient (the L2 term included) to this global norm before every update of "adam" or
+        "sgd": g ← g · min(1, clip_norm / (‖g‖ + 1e-6)), torch's ``clip_grad_norm_`` over all the
+        parameters together (``optim.chain(optim.clip_by_global_norm(clip_norm), solver)``). None: no
+        clipping (scikit-learn's). Refused with solver="lbfgs".
+    warmup_steps : int >= 0, default 0
+        A linear warmup of the learning rate over the first ``warmup_steps`` updates: η_t = t / W times
+        the solver's own rate (which follows ``learning_rate``: constant, invscaling, adaptive) for
+        t < W, from 0 at the first update (optax's ``warmup_cosine_decay_schedule`` ramp,
+        ``optim.schedules.with_warmup``); t counts updates across ``partial_fit`` calls. 0: no warmup
+        (scikit-learn's). Refused (when > 0) with solver="lbfgs".
     class_weight : None, "balanced" or dict
         Sample weights by class (scikit-learn's convention), multiplied into ``sample_weight``.
 
@@ -53,7 +64,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000, backend=None, device=None, dtype=None,
-                 kernel="matmul", init="sklearn", dropout=None, class_weight=None):
+                 kernel="matmul", init="sklearn", dropout=None, clip_norm=None, warmup_steps=0, class_weight=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -61,7 +72,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, backend=backend, device=device,
-            dtype=dtype, kernel=kernel, init=init, dropout=dropout)
+            dtype=dtype, kernel=kernel, init=init, dropout=dropout,
+            clip_norm=clip_norm, warmup_steps=warmup_steps)
         self.class_weight = class_weight
 
     _score_fn = staticmethod(accuracy_score)

@@ -16,6 +16,8 @@ from ..initializers import INITS
 #: the most epochs (max_iter) and loss evaluations (max_fun) accepted: scikit-learn has no bound, but a run
 #: of more than a billion epochs cannot end (MLP.fit's own bound on epochs)
 MAX_ITER = 10**9
+#: the longest warmup_steps: the optimizer's step counter (a float) counts exactly up to 2^53
+MAX_WARMUP = 2**53 - 1
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -142,6 +144,13 @@ def _check_params(est):
             raise _bad(est, name, "an instance of 'bool' or an instance of 'numpy.bool'", getattr(est, name))
     if not (isinstance(est.init, str) and est.init == "sklearn"):  # an array's != is not a bool
         _check_choice(est, "init", {"sklearn", *INITS})
+    if est.clip_norm is not None:
+        _check_real(est, "clip_norm", 0, lo_open=True)
+    _check_real(est, "warmup_steps", 0, MAX_WARMUP, integer=True)
+    if est.solver == "lbfgs" and (est.clip_norm is not None or est.warmup_steps):
+        name = "clip_norm" if est.clip_norm is not None else "warmup_steps"
+        raise ValueError(f"{name} needs a stochastic solver ('adam' or 'sgd'): L-BFGS takes no clipped or warmed-up "
+                         f"steps; got {name}={_checks._show(getattr(est, name))} with solver='lbfgs'")
     if est._dropout_rate() and est.solver == "lbfgs":
         raise ValueError("dropout needs a stochastic solver ('adam' or 'sgd'): L-BFGS needs a deterministic "
                          "loss")

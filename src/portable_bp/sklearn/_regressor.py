@@ -16,8 +16,9 @@ from ._params import _bad
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """scikit-learn's MLPRegressor, trained by :class:`portable_bp.MLP`.
 
-    Parameters as scikit-learn's, plus ``backend``, ``device``, ``dtype``, ``kernel``, ``init`` and
-    ``dropout`` as for :class:`MLPClassifier`. ``loss="squared_error"``: an identity output, and
+    Parameters as scikit-learn's, plus ``backend``, ``device``, ``dtype``, ``kernel``, ``init``,
+    ``dropout``, ``clip_norm`` and ``warmup_steps`` as for :class:`MLPClassifier`.
+    ``loss="squared_error"``: an identity output, and
     ``loss_`` half the squared error averaged over the samples and the outputs; ``loss="poisson"``
     (scikit-learn 1.7's): an exp output (log link, ``out_activation_ == "exp"``), y ≥ 0, and
     ``loss_`` half the Poisson deviance averaged over the samples and summed over the outputs. Both
@@ -31,7 +32,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, backend=None, device=None,
-                 dtype=None, kernel="matmul", init="sklearn", dropout=None):
+                 dtype=None, kernel="matmul", init="sklearn", dropout=None, clip_norm=None, warmup_steps=0):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -39,7 +40,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, backend=backend, device=device,
-            dtype=dtype, kernel=kernel, init=init, dropout=dropout)
+            dtype=dtype, kernel=kernel, init=init, dropout=dropout,
+            clip_norm=clip_norm, warmup_steps=warmup_steps)
         self.loss = loss
 
     _score_fn = staticmethod(r2_score)

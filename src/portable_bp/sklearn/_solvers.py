@@ -15,7 +15,8 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from .. import optim, train
+from .. import _backend, optim, train
+from ..optim import schedules
 from ._arrays import _take
 
 _STOCHASTIC = ("sgd", "adam")
@@ -28,20 +29,37 @@ def _sklearn_sgd(lr, momentum, nesterov):
     return optim._sklearn.sklearn_sgd(lr, momentum, nesterov)
 
 
-def _adam(est):
-    return optim.adam(est.learning_rate_init, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
+def _adam(est, lr):
+    return optim.adam(lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
 
 
-def _constant_sgd(est):
+def _constant_sgd(est, lr):
     if est.momentum == 0:
-        return optim.sgd(est.learning_rate_init)
-    if est.momentum < 1:  # torch's rule; equal to scikit-learn's at a constant rate
-        return optim.momentum(est.learning_rate_init, beta=est.momentum, nesterov=bool(est.nesterovs_momentum))
-    return _sklearn_sgd(est.learning_rate_init, est.momentum, est.nesterovs_momentum)
+        return optim.sgd(lr)
+    if est.momentum < 1 and not callable(lr):  # torch's rule; equal to scikit-learn's at a constant rate
+        return optim.momentum(lr, beta=est.momentum, nesterov=bool(est.nesterovs_momentum))
+    return _sklearn_sgd(lr, est.momentum, est.nesterovs_momentum)  # (a warmup changes the rate: scikit-learn's rule)
 
 
-def _scheduled_sgd(est):
-    return _sklearn_sgd(est.learning_rate_init, est.momentum, est.nesterovs_momentum)
+def _scheduled_sgd(est, lr):
+    return _sklearn_sgd(lr, est.momentum, est.nesterovs_momentum)
+
+
+def _optimizer(rule, est):
+    """The solver's optimizer, with the estimator's extras: ``warmup_steps`` ramps its rate
+    (``schedules.with_warmup``, the CLI's --warmup), ``clip_norm`` chains ``clip_by_global_norm``
+    before it (the CLI's --clip-norm). Their defaults (0, None) give the solver's optimizer itself."""
+    opt = rule.optimizer(est, schedules.with_warmup(est.learning_rate_init, int(est.warmup_steps)))
+    return opt if est.clip_norm is None else optim.chain(optim.clip_by_global_norm(est.clip_norm), opt)
+
+
+def _solver_lr(training):
+    """The solver's rate, which its end-of-epoch rules change: the optimizer's lr (a warmup's peak) times
+    the scale (``Training.lr()`` itself without a warmup)."""
+    lr = training.optimizer.lr
+    if not callable(lr):
+        return training.lr()
+    return lr.peak * float(_backend.to_numpy(training.state.lr_scale))
 
 
 def _invscaling(est, lr):
@@ -59,7 +77,7 @@ def _divide_by_5(est, lr):
 
 
 class _Rule(NamedTuple):
-    optimizer: Callable  # estimator -> portable_bp.optim optimizer
+    optimizer: Callable  # (estimator, lr: a number or a warmup schedule) -> portable_bp.optim optimizer
     at_epoch_end: Callable | None  # (estimator, lr) -> the next epoch's lr
     on_plateau: Callable | None  # (estimator, lr) -> a smaller lr, or None: stop
 
@@ -97,7 +115,7 @@ class _EpochEnd(train.Callback):
         self.training = training
 
     def _set_lr(self, lr):
-        self.training.scale_lr(lr / self.training.lr())
+        self.training.scale_lr(lr / _solver_lr(self.training))
 
     def on_epoch_end(self, epoch, logs):
         est, training = self.est, self.training
@@ -127,11 +145,11 @@ class _EpochEnd(train.Callback):
                 est.best_validation_score_ = score
                 est._best_params = training.params  # arrays are never written in place: no copy
         if self.rule.at_epoch_end is not None:
-            self._set_lr(self.rule.at_epoch_end(est, training.lr()))
+            self._set_lr(self.rule.at_epoch_end(est, _solver_lr(training)))
         if est._no_improvement_count > est.n_iter_no_change:
             what = "Validation score" if self.val is not None else "Training loss"
             msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
-            lr = None if self.rule.on_plateau is None else self.rule.on_plateau(est, training.lr())
+            lr = None if self.rule.on_plateau is None else self.rule.on_plateau(est, _solver_lr(training))
             if lr is None:
                 if est.verbose:
                     print(msg + " Stopping.")
@@ -154,7 +172,7 @@ def _fit_stochastic(est, X, Y, y_out, sw, incremental, rs):
         raise ValueError("partial_fit does not support early_stopping=True")
     net, alpha = est.net_, float(est.alpha)
     rule = _RULES[(est.solver, est.learning_rate if est.solver == "sgd" else "constant")]
-    opt = rule.optimizer(est)
+    opt = _optimizer(rule, est)
     # partial_fit continues its optimizer (as scikit-learn's); so does a warm-started fit with the
     # same optimizer settings (scikit-learn's starts a new one: its issue #6091)
     keep = net.optimizer is not None and (incremental or (est.warm_start
